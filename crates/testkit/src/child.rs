@@ -1,0 +1,286 @@
+//! A node in a child process, so that it can crash.
+//!
+//! SIGKILL ends the process without a word on the wire: no QUIC
+//! CONNECTION_CLOSE, no SCTP abort, no DTLS alert. The child runs the
+//! `testkit-node` binary with a [`PlainBehaviour`](crate::PlainBehaviour) and
+//! prints one line, `listening <multiaddr>`, once it listens. It can be started
+//! again with the same key on the same port.
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::OnceLock,
+    time::Duration,
+};
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::{keypair_from_seed, socket_addr, TransportKind};
+
+/// The line prefix by which the child announces its address.
+pub const LISTENING: &str = "listening ";
+/// The environment variable that names the node binary, when it is not beside the running one.
+pub const NODE_BIN_ENV: &str = "TESTKIT_NODE_BIN";
+
+const NODE_BIN: &str = "testkit-node";
+const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a same-port restart retries while the old socket is released.
+const REBIND_DEADLINE: Duration = Duration::from_secs(5);
+
+/// What a child node runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSpec {
+    /// Its transport.
+    pub transport: TransportKind,
+    /// The seed of its identity (see [`keypair_from_seed`]).
+    pub key_seed: u64,
+    /// Its listen port, `0` for a free one.
+    pub port: u16,
+    /// Whether it runs Kademlia in server mode.
+    pub kad: bool,
+    /// Addresses (with `/p2p`) it adds to Kademlia and bootstraps from at start.
+    pub bootstrap: Vec<Multiaddr>,
+}
+
+impl ChildSpec {
+    /// A plain node (echo, ping, identify) on a free port.
+    pub fn new(transport: TransportKind, key_seed: u64) -> Self {
+        Self {
+            transport,
+            key_seed,
+            port: 0,
+            kad: false,
+            bootstrap: Vec::new(),
+        }
+    }
+
+    /// Runs Kademlia too, bootstrapping from `bootstrap`.
+    pub fn with_kad(mut self, bootstrap: Vec<Multiaddr>) -> Self {
+        self.kad = true;
+        self.bootstrap = bootstrap;
+        self
+    }
+
+    /// The peer id the child will have.
+    pub fn peer_id(&self) -> PeerId {
+        keypair_from_seed(self.key_seed).public().to_peer_id()
+    }
+
+    /// The command-line arguments of `testkit-node` for this spec.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--transport".to_owned(),
+            self.transport.to_string(),
+            "--key-seed".to_owned(),
+            self.key_seed.to_string(),
+            "--port".to_owned(),
+            self.port.to_string(),
+        ];
+        if self.kad {
+            args.push("--kad".to_owned());
+        }
+        for addr in &self.bootstrap {
+            args.push("--bootstrap".to_owned());
+            args.push(addr.to_string());
+        }
+        args
+    }
+
+    /// Parses what [`ChildSpec::to_args`] wrote.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut spec = Self::new(TransportKind::Quic, 0);
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--transport" => spec.transport = value()?.parse()?,
+                "--key-seed" => {
+                    spec.key_seed = value()?.parse().map_err(|e| format!("--key-seed: {e}"))?
+                }
+                "--port" => spec.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+                "--kad" => spec.kad = true,
+                "--bootstrap" => spec
+                    .bootstrap
+                    .push(value()?.parse().map_err(|e| format!("--bootstrap: {e}"))?),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// A running child-process node.
+pub struct ChildNode {
+    spec: ChildSpec,
+    process: Child,
+    addr: Multiaddr,
+}
+
+impl ChildNode {
+    /// Starts a child node and waits until it listens.
+    pub async fn spawn(spec: ChildSpec) -> io::Result<Self> {
+        let (process, addr) = start(&spec).await?;
+        Ok(Self {
+            spec,
+            process,
+            addr,
+        })
+    }
+
+    /// Its peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.spec.peer_id()
+    }
+
+    /// Its full dialable address.
+    pub fn addr(&self) -> &Multiaddr {
+        &self.addr
+    }
+
+    /// Kills it with SIGKILL, a crash, and reaps it.
+    pub async fn kill(&mut self) -> io::Result<()> {
+        self.process.kill().await
+    }
+
+    /// Starts it again with the same key on the same port, after [`ChildNode::kill`].
+    pub async fn restart(&mut self) -> io::Result<()> {
+        let port = socket_addr(&self.addr).map_or(0, |a| a.port());
+        let spec = ChildSpec {
+            port,
+            ..self.spec.clone()
+        };
+        let retry_until = tokio::time::Instant::now() + REBIND_DEADLINE;
+        loop {
+            match start(&spec).await {
+                Ok((process, addr)) => {
+                    self.process = process;
+                    self.addr = addr;
+                    return Ok(());
+                }
+                Err(e) if tokio::time::Instant::now() < retry_until => {
+                    tracing::debug!("restart on port {port} failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+async fn start(spec: &ChildSpec) -> io::Result<(Child, Multiaddr)> {
+    let mut process = Command::new(node_binary()?)
+        .args(spec.to_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = process.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let announced = async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(addr) = line.strip_prefix(LISTENING) {
+                return addr
+                    .parse::<Multiaddr>()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "child node exited before it listened",
+        ))
+    };
+    let addr = tokio::time::timeout(STARTUP_DEADLINE, announced)
+        .await
+        .map_err(|_| {
+            io::Error::new(io::ErrorKind::TimedOut, "child node did not listen in time")
+        })??;
+    Ok((process, addr))
+}
+
+/// Finds the `testkit-node` binary: `$TESTKIT_NODE_BIN`, else beside the
+/// running executable (cargo puts test binaries in `target/<profile>/deps`),
+/// else built once with cargo.
+pub fn node_binary() -> io::Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    if let Some(path) = std::env::var_os(NODE_BIN_ENV) {
+        return Ok(path.into());
+    }
+    let exe = std::env::current_exe()?;
+    if let Some(found) = beside(&exe) {
+        return Ok(found);
+    }
+    BUILT
+        .get_or_init(|| build_node_binary(&exe))
+        .clone()
+        .map_err(io::Error::other)
+}
+
+fn beside(exe: &Path) -> Option<PathBuf> {
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(NODE_BIN))
+        .find(|candidate| candidate.is_file())
+}
+
+fn build_node_binary(exe: &Path) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let release = exe.components().any(|c| c.as_os_str() == "release");
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "--quiet", "-p", "testkit", "--bin", NODE_BIN]);
+    if release {
+        command.arg("--release");
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("running cargo to build {NODE_BIN}: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build of {NODE_BIN} failed: {status}"));
+    }
+    beside(exe).ok_or(format!(
+        "{NODE_BIN} not found beside {} after building it; set {NODE_BIN_ENV}",
+        exe.display()
+    ))
+}
+
+/// The body of the `testkit-node` binary: runs the node `args` describe until killed.
+pub async fn run_node(args: impl IntoIterator<Item = String>) -> Result<(), String> {
+    use futures::StreamExt;
+
+    let spec = ChildSpec::from_args(args)?;
+    let config = crate::NodeConfig::new(spec.transport)
+        .with_keypair(keypair_from_seed(spec.key_seed))
+        .with_port(spec.port);
+    let mut swarm = config.build(|key| {
+        if spec.kad {
+            crate::PlainBehaviour::with_kad(key)
+        } else {
+            crate::PlainBehaviour::new(key)
+        }
+    });
+    let addr = crate::listen(&mut swarm, spec.transport, spec.port)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+        for bootstrap in &spec.bootstrap {
+            let Some(libp2p::multiaddr::Protocol::P2p(peer)) = bootstrap.iter().last() else {
+                return Err(format!("bootstrap address {bootstrap} has no /p2p"));
+            };
+            kad.add_address(&peer, bootstrap.clone());
+        }
+        if !spec.bootstrap.is_empty() {
+            // An empty table cannot happen here: the addresses were just added.
+            let _ = kad.bootstrap();
+        }
+    }
+    println!("{LISTENING}{addr}");
+    loop {
+        swarm.select_next_some().await;
+    }
+}

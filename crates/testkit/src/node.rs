@@ -17,6 +17,8 @@ use crate::{swarm::listen, ListenError, NodeConfig};
 
 type Command<B> = Box<dyn FnOnce(&mut Swarm<B>) + Send>;
 
+/// How often [`Node::wait_until`] looks at the swarm.
+const STATE_POLL: Duration = Duration::from_millis(10);
 /// How many recent events a [`WaitError`] keeps to show what happened instead.
 const SEEN_KEPT: usize = 20;
 
@@ -97,6 +99,27 @@ where
             }))
             .expect("the node's task runs as long as its handle");
         rx.await.expect("the node's task runs every command")
+    }
+
+    /// Waits up to `within` until `check` returns `Some` for the swarm's state,
+    /// checking every 10 ms; events are left for the `wait_*` calls.
+    pub async fn wait_until<R: Send + 'static>(
+        &self,
+        within: Duration,
+        what: &str,
+        check: impl Fn(&mut Swarm<B>) -> Option<R> + Clone + Send + 'static,
+    ) -> Result<R, WaitError> {
+        let poll = async {
+            loop {
+                if let Some(found) = self.with(check.clone()).await {
+                    return found;
+                }
+                tokio::time::sleep(STATE_POLL).await;
+            }
+        };
+        tokio::time::timeout(within, poll)
+            .await
+            .map_err(|_| WaitError::new(within, what, Vec::new()))
     }
 
     /// Waits up to `within` for the first event for which `matches` returns

@@ -1,0 +1,70 @@
+//! No false positives: a connection that can carry streams is never pruned.
+
+use std::time::Duration;
+
+use conn_prune::{Config, Transport};
+use testkit::{Direction, Faults, TransportKind, UdpProxy};
+
+use super::*;
+
+const ROUNDS: u64 = 20;
+
+#[tokio::test]
+async fn lossy_jittery_webrtc_connection_survives_twenty_probe_rounds() {
+    init();
+    // Default timeouts and strikes; only the interval is shortened, so that
+    // twenty rounds take seconds.
+    let config =
+        Config::default().with_probe_interval(Transport::WebRtc, Some(Duration::from_millis(300)));
+    let listener = plain_node(TransportKind::WebRtc).await;
+    let mut dialer = pruning_node(TransportKind::WebRtc, config).await;
+    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
+        .await
+        .unwrap();
+    let connection = dialer
+        .connect(listener.peer_id(), proxy.proxied(listener.addr()), CONNECT)
+        .await
+        .unwrap();
+
+    let lossy = Faults {
+        loss: 0.05,
+        delay: Duration::from_millis(10),
+        jitter: Duration::from_millis(20),
+        ..Faults::default()
+    };
+    for direction in Direction::BOTH {
+        proxy.set_faults(direction, lossy);
+    }
+    wait_answered(&dialer, connection, ROUNDS).await;
+    // Scans every event buffered meanwhile, then a little more.
+    assert_kept(&mut dialer, connection, Duration::from_millis(100)).await;
+    assert!(
+        proxy.counts(Direction::ToListener).dropped > 0,
+        "the path was lossy"
+    );
+    let peer = listener.peer_id();
+    assert!(dialer.with(move |s| s.is_connected(&peer)).await);
+}
+
+#[tokio::test]
+async fn a_peer_without_the_policy_is_probed_and_never_pruned() {
+    init();
+    for transport in [TransportKind::Quic, TransportKind::WebRtc] {
+        let plain = plain_node(transport).await;
+        let every_200ms = Some(Duration::from_millis(200));
+        let config = fast()
+            .with_probe_interval(Transport::Quic, every_200ms)
+            .with_probe_interval(Transport::WebRtc, every_200ms);
+        let mut pruning = pruning_node(transport, config).await;
+        let connection = pruning
+            .connect(plain.peer_id(), plain.addr().clone(), CONNECT)
+            .await
+            .unwrap();
+        // The plain peer answers every probe with "protocol not supported".
+        wait_answered(&pruning, connection, ROUNDS).await;
+        assert_kept(&mut pruning, connection, Duration::from_millis(100)).await;
+        let stats = stats(&pruning, connection).await.unwrap();
+        assert_eq!(stats.missed_in_a_row, 0, "{transport}: {stats:?}");
+        assert!(stats.rtt.is_some());
+    }
+}

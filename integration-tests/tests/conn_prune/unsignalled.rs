@@ -1,0 +1,125 @@
+//! Failures 1 and 4: closes that were never signalled are found and pruned.
+
+use std::time::{Duration, Instant};
+
+use conn_prune::{Reason, Transport};
+use testkit::{ChildNode, ChildSpec, TransportKind, UdpProxy};
+
+use super::*;
+
+#[tokio::test]
+async fn webrtc_blackholed_connection_is_pruned_within_the_bound() {
+    init();
+    let config = fast();
+    let bound = config.detection_bound(Transport::WebRtc).unwrap();
+    let listener = plain_node(TransportKind::WebRtc).await;
+    let mut dialer = pruning_node(TransportKind::WebRtc, config).await;
+    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
+        .await
+        .unwrap();
+    let connection = dialer
+        .connect(listener.peer_id(), proxy.proxied(listener.addr()), CONNECT)
+        .await
+        .unwrap();
+    wait_answered(&dialer, connection, 2).await;
+
+    proxy.cut();
+    let cut = Instant::now();
+    let (reason, evidence, took) = wait_pruned(&mut dialer, connection, bound * 2, cut).await;
+    assert_eq!(reason, Reason::Unresponsive);
+    assert_eq!(evidence.missed_probes, 3);
+    assert!(took <= bound, "pruned after {took:?}, bound {bound:?}");
+    let peer = listener.peer_id();
+    assert!(!dialer.with(move |s| s.is_connected(&peer)).await);
+}
+
+#[tokio::test]
+async fn webrtc_killed_remote_is_pruned_within_the_bound() {
+    init();
+    let config = fast();
+    let bound = config.detection_bound(Transport::WebRtc).unwrap();
+    // The remote runs no policy: the plain testkit node.
+    let mut remote = ChildNode::spawn(ChildSpec::new(TransportKind::WebRtc, 31))
+        .await
+        .unwrap();
+    let mut survivor = pruning_node(TransportKind::WebRtc, config).await;
+    let connection = survivor
+        .connect(remote.peer_id(), remote.addr().clone(), CONNECT)
+        .await
+        .unwrap();
+    wait_answered(&survivor, connection, 2).await;
+
+    remote.kill().await.unwrap();
+    let killed = Instant::now();
+    let (reason, _, took) = wait_pruned(&mut survivor, connection, bound * 2, killed).await;
+    assert_eq!(reason, Reason::Unresponsive);
+    assert!(took <= bound, "pruned after {took:?}, bound {bound:?}");
+}
+
+#[tokio::test]
+async fn webrtc_listener_prunes_the_connection_its_dialer_closed() {
+    init();
+    let config = fast();
+    let bound = config.detection_bound(Transport::WebRtc).unwrap();
+    let mut listener = pruning_node(TransportKind::WebRtc, config).await;
+    let mut dialer = plain_node(TransportKind::WebRtc).await;
+    // Two paths, as the baseline test needs: one direct, one through a proxy.
+    let second_path = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
+        .await
+        .unwrap();
+    let (peer, dialer_id) = (listener.peer_id(), dialer.peer_id());
+    let first = dialer
+        .connect(peer, listener.addr().clone(), CONNECT)
+        .await
+        .unwrap();
+    let a = listener.wait_established(dialer_id, CONNECT).await.unwrap();
+    dialer
+        .connect(peer, second_path.proxied(listener.addr()), CONNECT)
+        .await
+        .unwrap();
+    let b = listener.wait_established(dialer_id, CONNECT).await.unwrap();
+
+    // The first connection the dialer made is the first the listener accepted.
+    assert!(dialer.with(move |s| s.close_connection(first)).await);
+    let closed = Instant::now();
+    // No application stream is opened: the policy's probes find it.
+    let (reason, _, took) = wait_pruned(&mut listener, a, bound * 2, closed).await;
+    assert!(took <= bound, "pruned after {took:?}, bound {bound:?}");
+    assert!(
+        matches!(reason, Reason::ProbeFailed(_) | Reason::Unresponsive),
+        "{reason:?}"
+    );
+
+    // The other connection stays, answering probe after probe.
+    let answered = stats(&listener, b).await.unwrap().probes_answered;
+    assert_kept(&mut listener, b, Duration::from_secs(2)).await;
+    assert!(stats(&listener, b).await.unwrap().probes_answered >= answered + 2);
+}
+
+#[tokio::test]
+async fn quic_blackholed_connection_is_pruned_long_before_the_idle_timeout() {
+    init();
+    let config = fast();
+    let bound = config.detection_bound(Transport::Quic).unwrap();
+    let listener = plain_node(TransportKind::Quic).await;
+    let mut dialer = pruning_node(TransportKind::Quic, config).await;
+    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
+        .await
+        .unwrap();
+    let connection = dialer
+        .connect(listener.peer_id(), proxy.proxied(listener.addr()), CONNECT)
+        .await
+        .unwrap();
+    // Let the policy learn the RTT, as it has on any connection that lived a while.
+    wait_answered(&dialer, connection, 2).await;
+
+    proxy.cut();
+    let cut = Instant::now();
+    let (reason, _, took) = wait_pruned(&mut dialer, connection, bound * 2, cut).await;
+    assert_eq!(reason, Reason::Unresponsive);
+    // QUIC alone takes about 12 s (see the baseline test).
+    assert!(
+        took <= bound && took < Duration::from_secs(8),
+        "pruned after {took:?}"
+    );
+}

@@ -1,0 +1,207 @@
+//! The `NetworkBehaviour`: swarm events into the [`Monitor`], its actions out
+//! as `ToSwarm`, one timer for its deadlines.
+
+use std::{
+    task::{Context, Poll, Waker},
+    time::Instant,
+};
+
+use futures::FutureExt;
+use futures_timer::Delay;
+use libp2p_core::{transport::PortUse, Endpoint, Multiaddr};
+use libp2p_identity::PeerId;
+use libp2p_swarm::{
+    CloseConnection, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NotifyHandler,
+    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
+
+use crate::{
+    handler::{Handler, Outcome, Probe},
+    monitor::{Action, ConnectionStats, Monitor},
+    Config, ConfigError, Event, Transport,
+};
+
+/// Closes connections that can no longer carry a stream. See the [crate docs](crate).
+pub struct Behaviour {
+    config: Config,
+    monitor: Monitor,
+    /// The monitor's next deadline and the timer armed for it.
+    timer: Option<(Instant, Delay)>,
+    waker: Option<Waker>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::Metrics>,
+}
+
+impl Behaviour {
+    /// A behaviour with `config`, if it is valid.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            monitor: Monitor::new(config.clone(), rand::random()),
+            config,
+            timer: None,
+            waker: None,
+            #[cfg(feature = "metrics")]
+            metrics: None,
+        })
+    }
+
+    /// Registers the policy's metrics in `registry`, under `conn_prune`.
+    #[cfg(feature = "metrics")]
+    pub fn with_metrics(mut self, registry: &mut prometheus_client::registry::Registry) -> Self {
+        self.metrics = Some(crate::metrics::Metrics::new(registry));
+        self
+    }
+
+    /// Probes `connection` as soon as the minimum probe gap allows: call it
+    /// when a request on the connection timed out, say. Returns `false` if
+    /// the connection is not known.
+    pub fn suspect(&mut self, connection: ConnectionId) -> bool {
+        let known = self.monitor.suspect(connection, Instant::now());
+        self.wake();
+        known
+    }
+
+    /// What the policy knows of `connection`, while it is established.
+    pub fn stats(&self, connection: ConnectionId) -> Option<ConnectionStats> {
+        self.monitor.stats(connection)
+    }
+
+    /// How many connections are monitored: every established one, until it closes.
+    pub fn monitored_connections(&self) -> usize {
+        self.monitor.len()
+    }
+
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn translate(&self, action: Action) -> ToSwarm<Event, Probe> {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.on_action(&action);
+        }
+        match action {
+            Action::Probe {
+                peer,
+                connection,
+                probe,
+                timeout,
+            } => ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(connection),
+                event: Probe { probe, timeout },
+            },
+            Action::Close { peer, connection } => ToSwarm::CloseConnection {
+                peer_id: peer,
+                connection: CloseConnection::One(connection),
+            },
+            Action::Report(event) => ToSwarm::GenerateEvent(event),
+        }
+    }
+
+    /// Runs the monitor's deadlines that are due and arms the timer for the
+    /// next one. Returns whether any was due.
+    fn drive_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(next) = self.monitor.poll_timeout() else {
+            self.timer = None;
+            return false;
+        };
+        let now = Instant::now();
+        if next <= now {
+            self.monitor.handle_timeout(now);
+            return true;
+        }
+        match &mut self.timer {
+            Some((armed, delay)) if *armed == next => {
+                if delay.poll_unpin(cx).is_ready() {
+                    self.monitor.handle_timeout(Instant::now());
+                    self.timer = None;
+                    return true;
+                }
+            }
+            _ => {
+                let mut delay = Delay::new(next - now);
+                // A fresh delay is pending; polling it registers the waker.
+                let _ = delay.poll_unpin(cx);
+                self.timer = Some((next, delay));
+            }
+        }
+        false
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = Handler;
+    type ToSwarm = Event;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(Handler::new(&self.config))
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(Handler::new(&self.config))
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        // Connections are counted when established, not in the `handle_*`
+        // hooks: a sibling behaviour may still deny one there.
+        match event {
+            FromSwarm::ConnectionEstablished(e) => {
+                let transport = Transport::of(e.endpoint.get_remote_address());
+                self.monitor
+                    .on_established(e.peer_id, e.connection_id, transport, Instant::now());
+                self.wake();
+            }
+            FromSwarm::ConnectionClosed(e) => {
+                let error = e.cause.map(|cause| cause.to_string());
+                self.monitor
+                    .on_closed(e.connection_id, error, Instant::now());
+                self.wake();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        connection: ConnectionId,
+        Outcome { probe, outcome }: THandlerOutEvent<Self>,
+    ) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.on_outcome(&outcome);
+        }
+        self.monitor
+            .on_probe_outcome(connection, probe, outcome, Instant::now());
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
+        loop {
+            if let Some(action) = self.monitor.poll_action() {
+                return Poll::Ready(self.translate(action));
+            }
+            if !self.drive_timer(cx) {
+                break;
+            }
+        }
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}

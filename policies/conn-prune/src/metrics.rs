@@ -1,0 +1,107 @@
+//! Prometheus metrics, with the `metrics` feature.
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue},
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::{
+    monitor::{Action, ProbeOutcome},
+    Event, Reason,
+};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum PruneReason {
+    Unresponsive,
+    ProbeFailed,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: PruneReason,
+}
+
+pub(crate) struct Metrics {
+    probes_sent: Counter,
+    probes_unanswered: Counter,
+    probe_rtt: Histogram,
+    suspected: Counter,
+    recovered: Counter,
+    pruned: Family<ReasonLabel, Counter>,
+}
+
+impl Metrics {
+    pub(crate) fn new(registry: &mut Registry) -> Self {
+        let registry = registry.sub_registry_with_prefix("conn_prune");
+        let metrics = Self {
+            probes_sent: Counter::default(),
+            probes_unanswered: Counter::default(),
+            // 1 ms to about 8 s.
+            probe_rtt: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.001, 2.0, 14,
+            )),
+            suspected: Counter::default(),
+            recovered: Counter::default(),
+            pruned: Family::default(),
+        };
+        registry.register("probes_sent", "Probes sent", metrics.probes_sent.clone());
+        registry.register(
+            "probes_unanswered",
+            "Probes that timed out or failed",
+            metrics.probes_unanswered.clone(),
+        );
+        registry.register(
+            "probe_rtt_seconds",
+            "Round-trip time of answered probes",
+            metrics.probe_rtt.clone(),
+        );
+        registry.register(
+            "suspected",
+            "Connections that missed a probe",
+            metrics.suspected.clone(),
+        );
+        registry.register(
+            "recovered",
+            "Suspected connections that answered again",
+            metrics.recovered.clone(),
+        );
+        registry.register(
+            "pruned",
+            "Connections pruned, by reason",
+            metrics.pruned.clone(),
+        );
+        metrics
+    }
+
+    pub(crate) fn on_action(&self, action: &Action) {
+        match action {
+            Action::Probe { .. } => {
+                self.probes_sent.inc();
+            }
+            Action::Close { .. } => {}
+            Action::Report(Event::Suspected { .. }) => {
+                self.suspected.inc();
+            }
+            Action::Report(Event::Recovered { .. }) => {
+                self.recovered.inc();
+            }
+            Action::Report(Event::Pruned { reason, .. }) => {
+                let reason = match reason {
+                    Reason::Unresponsive => PruneReason::Unresponsive,
+                    Reason::ProbeFailed(_) => PruneReason::ProbeFailed,
+                };
+                self.pruned.get_or_create(&ReasonLabel { reason }).inc();
+            }
+        }
+    }
+
+    pub(crate) fn on_outcome(&self, outcome: &ProbeOutcome) {
+        match outcome {
+            ProbeOutcome::Answered { rtt } => self.probe_rtt.observe(rtt.as_secs_f64()),
+            ProbeOutcome::Unanswered | ProbeOutcome::Failed(_) => {
+                self.probes_unanswered.inc();
+            }
+        }
+    }
+}

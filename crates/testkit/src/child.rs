@@ -3,8 +3,11 @@
 //! SIGKILL ends the process without a word on the wire: no QUIC
 //! CONNECTION_CLOSE, no SCTP abort, no DTLS alert. The child runs the
 //! `testkit-node` binary with a [`PlainBehaviour`](crate::PlainBehaviour) and
-//! prints one line, `listening <multiaddr>`, once it listens. It can be started
-//! again with the same key on the same port.
+//! prints one line, `listening <multiaddr>`, once it listens; asked `table` on
+//! its standard input, it answers `table <peer id>...` with its Kademlia
+//! routing table. It can be started again with the same key on the same port.
+//! With Kademlia it adds the listen addresses identify reports of peers that
+//! speak Kademlia, as rust-libp2p applications do.
 
 use std::{
     io,
@@ -16,14 +19,16 @@ use std::{
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStdin, ChildStdout, Command},
 };
 
 use crate::{keypair_from_seed, socket_addr, TransportKind};
 
 /// The line prefix by which the child announces its address.
 pub const LISTENING: &str = "listening ";
+/// The command a child answers with its Kademlia routing table.
+pub const TABLE: &str = "table";
 /// The environment variable that names the node binary, when it is not beside the running one.
 pub const NODE_BIN_ENV: &str = "TESTKIT_NODE_BIN";
 
@@ -117,8 +122,14 @@ impl ChildSpec {
 /// A running child-process node.
 pub struct ChildNode {
     spec: ChildSpec,
-    process: Child,
+    process: Running,
     addr: Multiaddr,
+}
+
+struct Running {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
 }
 
 impl ChildNode {
@@ -130,6 +141,30 @@ impl ChildNode {
             process,
             addr,
         })
+    }
+
+    /// The peers in the child's Kademlia routing table.
+    pub async fn routing_table(&mut self) -> io::Result<Vec<PeerId>> {
+        let Running { stdin, stdout, .. } = &mut self.process;
+        stdin.write_all(format!("{TABLE}\n").as_bytes()).await?;
+        stdin.flush().await?;
+        let answer = async {
+            while let Some(line) = stdout.next_line().await? {
+                if let Some(peers) = line.strip_prefix(TABLE) {
+                    return Ok(peers
+                        .split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect());
+                }
+            }
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "child node exited",
+            ))
+        };
+        tokio::time::timeout(STARTUP_DEADLINE, answer)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "child node did not answer"))?
     }
 
     /// Its peer id.
@@ -144,7 +179,7 @@ impl ChildNode {
 
     /// Kills it with SIGKILL, a crash, and reaps it.
     pub async fn kill(&mut self) -> io::Result<()> {
-        self.process.kill().await
+        self.process.child.kill().await
     }
 
     /// Starts it again with the same key on the same port, after [`ChildNode::kill`].
@@ -172,15 +207,16 @@ impl ChildNode {
     }
 }
 
-async fn start(spec: &ChildSpec) -> io::Result<(Child, Multiaddr)> {
-    let mut process = Command::new(node_binary()?)
+async fn start(spec: &ChildSpec) -> io::Result<(Running, Multiaddr)> {
+    let mut child = Command::new(node_binary()?)
         .args(spec.to_args())
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()?;
-    let stdout = process.stdout.take().expect("stdout is piped");
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     let announced = async {
         while let Some(line) = lines.next_line().await? {
@@ -200,7 +236,14 @@ async fn start(spec: &ChildSpec) -> io::Result<(Child, Multiaddr)> {
         .map_err(|_| {
             io::Error::new(io::ErrorKind::TimedOut, "child node did not listen in time")
         })??;
-    Ok((process, addr))
+    Ok((
+        Running {
+            child,
+            stdin,
+            stdout: lines,
+        },
+        addr,
+    ))
 }
 
 /// Finds the `testkit-node` binary: `$TESTKIT_NODE_BIN`, else beside the
@@ -280,7 +323,60 @@ pub async fn run_node(args: impl IntoIterator<Item = String>) -> Result<(), Stri
         }
     }
     println!("{LISTENING}{addr}");
+    let mut commands = Some(BufReader::new(tokio::io::stdin()).lines());
     loop {
-        swarm.select_next_some().await;
+        tokio::select! {
+            event = swarm.select_next_some() => learn_kad_addresses(&mut swarm, event),
+            line = next_command(&mut commands) => match line {
+                Some(line) if line.trim() == TABLE => answer_table(&mut swarm),
+                Some(other) => eprintln!("testkit-node: unknown command {other:?}"),
+                // The parent closed our input: keep running, without commands.
+                None => commands = None,
+            },
+        }
     }
+}
+
+async fn next_command(commands: &mut Option<Lines<BufReader<tokio::io::Stdin>>>) -> Option<String> {
+    match commands {
+        Some(lines) => lines.next_line().await.ok().flatten(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Adds to Kademlia the listen addresses identify reports of a peer that speaks it.
+fn learn_kad_addresses(
+    swarm: &mut libp2p::Swarm<crate::PlainBehaviour>,
+    event: libp2p::swarm::SwarmEvent<crate::PlainEvent>,
+) {
+    use libp2p::{identify, kad};
+
+    let libp2p::swarm::SwarmEvent::Behaviour(crate::PlainEvent::Identify(event)) = event else {
+        return;
+    };
+    let identify::Event::Received { peer_id, info, .. } = *event else {
+        return;
+    };
+    let Some(kad) = swarm.behaviour_mut().kad.as_mut() else {
+        return;
+    };
+    if info.protocols.contains(&kad::PROTOCOL_NAME) {
+        for addr in info.listen_addrs {
+            kad.add_address(&peer_id, addr);
+        }
+    }
+}
+
+fn answer_table(swarm: &mut libp2p::Swarm<crate::PlainBehaviour>) {
+    let mut peers = Vec::new();
+    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+        for bucket in kad.kbuckets() {
+            peers.extend(
+                bucket
+                    .iter()
+                    .map(|entry| entry.node.key.preimage().to_string()),
+            );
+        }
+    }
+    println!("{TABLE} {}", peers.join(" "));
 }

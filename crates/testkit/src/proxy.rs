@@ -114,12 +114,15 @@ pub struct PacketCounts {
     pub forwarded: u64,
     /// Packets dropped by a fault (or by the proxy's own bounds).
     pub dropped: u64,
+    /// UDP payload bytes delivered.
+    pub forwarded_bytes: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     forwarded: AtomicU64,
     dropped: AtomicU64,
+    forwarded_bytes: AtomicU64,
 }
 
 #[derive(Default)]
@@ -134,14 +137,18 @@ impl Shared {
         self.faults.lock().expect("never poisoned")[direction.index()]
     }
 
-    fn count(&self, direction: Direction, forwarded: bool) {
+    fn count_dropped(&self, direction: Direction) {
+        self.counters[direction.index()]
+            .dropped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_forwarded(&self, direction: Direction, len: usize) {
         let counters = &self.counters[direction.index()];
-        let counter = if forwarded {
-            &counters.forwarded
-        } else {
-            &counters.dropped
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counters.forwarded.fetch_add(1, Ordering::Relaxed);
+        counters
+            .forwarded_bytes
+            .fetch_add(len as u64, Ordering::Relaxed);
     }
 
     /// Sends `packet` on `socket` (to `to`, or to its connected peer) under the
@@ -155,17 +162,17 @@ impl Shared {
         tasks: &mut JoinSet<()>,
     ) {
         let Some(delay) = self.faults(direction).verdict() else {
-            self.count(direction, false);
+            self.count_dropped(direction);
             return;
         };
         if delay.is_zero() {
             send(socket, to, packet).await;
-            self.count(direction, true);
+            self.count_forwarded(direction, packet.len());
             return;
         }
         if self.delayed.fetch_add(1, Ordering::Relaxed) >= MAX_DELAYED {
             self.delayed.fetch_sub(1, Ordering::Relaxed);
-            self.count(direction, false);
+            self.count_dropped(direction);
             return;
         }
         let (shared, socket, packet) = (Arc::clone(self), Arc::clone(socket), packet.to_vec());
@@ -173,7 +180,7 @@ impl Shared {
             tokio::time::sleep(delay).await;
             send(&socket, to, &packet).await;
             shared.delayed.fetch_sub(1, Ordering::Relaxed);
-            shared.count(direction, true);
+            shared.count_forwarded(direction, packet.len());
         });
     }
 }
@@ -261,6 +268,7 @@ impl UdpProxy {
         PacketCounts {
             forwarded: counters.forwarded.load(Ordering::Relaxed),
             dropped: counters.dropped.load(Ordering::Relaxed),
+            forwarded_bytes: counters.forwarded_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -291,12 +299,12 @@ async fn run_relay(socket: Arc<UdpSocket>, upstream: SocketAddr, shared: Arc<Sha
                 }
                 Err(e) => {
                     tracing::warn!(%dialer, "proxy could not open a flow: {e}");
-                    shared.count(Direction::ToListener, false);
+                    shared.count_dropped(Direction::ToListener);
                     continue;
                 }
             },
             None => {
-                shared.count(Direction::ToListener, false);
+                shared.count_dropped(Direction::ToListener);
                 continue;
             }
         };
@@ -397,6 +405,7 @@ mod tests {
         let counted = PacketCounts {
             forwarded: 10,
             dropped: 0,
+            forwarded_bytes: 1000,
         };
         assert_eq!(proxy.counts(Direction::ToListener), counted);
         assert_eq!(proxy.counts(Direction::ToDialer), counted);

@@ -1,14 +1,20 @@
-//! One connection's probes: opens those the behaviour asks for, reports how
-//! they went, and serves the remote's within a budget.
+//! One connection's probes: pings on a kept probe stream, a new stream when
+//! there is none, and the remote's probes served within a budget.
 
 use std::{
     collections::VecDeque,
+    io,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use either::Either;
-use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
+use futures::{
+    future::{self, BoxFuture},
+    stream::FuturesUnordered,
+    FutureExt, StreamExt,
+};
+use futures_timer::Delay;
 use libp2p_core::upgrade::{DeniedUpgrade, ReadyUpgrade};
 use libp2p_swarm::{
     handler::{ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound},
@@ -23,8 +29,10 @@ use crate::{
     Config,
 };
 
+/// Inbound probe streams served at once; a prober keeps one, two allow for its replacement.
+const MAX_SERVED: usize = 2;
 /// Probe streams being closed at once; past that a stream is dropped instead.
-const MAX_CLOSING: usize = 32;
+const MAX_CLOSING: usize = 8;
 
 /// A probe the behaviour asks for.
 #[derive(Debug)]
@@ -40,40 +48,64 @@ pub struct Outcome {
     pub(crate) outcome: ProbeOutcome,
 }
 
-/// A probe waiting for its stream, with the time it was requested.
+/// A probe waiting for a new stream, with the time it was requested.
 #[derive(Debug)]
 pub struct Opening {
     probe: ProbeId,
     requested: Instant,
 }
 
+type Ping = BoxFuture<'static, (ProbeId, Instant, Option<io::Result<Stream>>)>;
+
 /// The connection handler of [`crate::Behaviour`].
 pub struct Handler {
-    inbound_budget: TokenBucket,
+    inbound_rate: (u32, u32),
+    inbound_streams: TokenBucket,
     to_open: VecDeque<Probe>,
+    /// The kept probe stream, when no ping is on it.
+    idle: Option<Stream>,
+    pinging: FuturesUnordered<Ping>,
     outcomes: VecDeque<Outcome>,
+    serving: FuturesUnordered<BoxFuture<'static, ()>>,
     closing: FuturesUnordered<BoxFuture<'static, ()>>,
 }
 
 impl Handler {
     pub(crate) fn new(config: &Config) -> Self {
+        let (rate, burst) = (config.inbound_probes_per_second, config.inbound_probe_burst);
         Self {
-            inbound_budget: TokenBucket::new(
-                config.inbound_probes_per_second,
-                config.inbound_probe_burst,
-                Instant::now(),
-            ),
+            inbound_rate: (rate, burst),
+            inbound_streams: TokenBucket::new(rate, burst, Instant::now()),
             to_open: VecDeque::new(),
+            idle: None,
+            pinging: FuturesUnordered::new(),
             outcomes: VecDeque::new(),
+            serving: FuturesUnordered::new(),
             closing: FuturesUnordered::new(),
         }
     }
 
-    fn close(&mut self, mut stream: Stream) {
+    /// Keeps `stream` for the next probe, or closes it if one is kept already.
+    fn keep(&mut self, mut stream: Stream) {
         stream.ignore_for_keep_alive();
-        if self.closing.len() < MAX_CLOSING {
-            self.closing.push(protocol::close(stream).boxed());
+        match self.idle {
+            None => self.idle = Some(stream),
+            Some(_) if self.closing.len() < MAX_CLOSING => {
+                self.closing.push(protocol::close(stream).boxed());
+            }
+            Some(_) => {}
         }
+    }
+
+    fn serve(&mut self, mut stream: Stream) {
+        stream.ignore_for_keep_alive();
+        let (rate, burst) = self.inbound_rate;
+        let mut pings = TokenBucket::new(rate, burst, Instant::now());
+        self.serving.push(
+            protocol::serve(stream, move || pings.try_take(Instant::now()))
+                .map(|_| ())
+                .boxed(),
+        );
     }
 }
 
@@ -87,7 +119,7 @@ impl ConnectionHandler for Handler {
 
     fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
         // Out of budget, the protocol is not offered: the remote is told "not supported".
-        let upgrade = if self.inbound_budget.has_token(Instant::now()) {
+        let upgrade = if self.inbound_streams.has_token(Instant::now()) {
             Either::Left(ReadyUpgrade::new(PROTOCOL))
         } else {
             Either::Right(DeniedUpgrade)
@@ -96,13 +128,39 @@ impl ConnectionHandler for Handler {
     }
 
     fn on_behaviour_event(&mut self, probe: Probe) {
-        self.to_open.push_back(probe);
+        let Some(stream) = self.idle.take() else {
+            self.to_open.push_back(probe);
+            return;
+        };
+        let Probe { probe, timeout } = probe;
+        let started = Instant::now();
+        self.pinging.push(
+            future::select(protocol::ping(stream).boxed(), Delay::new(timeout))
+                .map(move |done| match done {
+                    future::Either::Left((result, _)) => (probe, started, Some(result)),
+                    future::Either::Right(_) => (probe, started, None),
+                })
+                .boxed(),
+        );
     }
 
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, Opening, Outcome>> {
+        while let Poll::Ready(Some((probe, started, result))) = self.pinging.poll_next_unpin(cx) {
+            let outcome = match result {
+                Some(Ok(stream)) => {
+                    self.keep(stream);
+                    ProbeOutcome::Answered {
+                        rtt: started.elapsed(),
+                    }
+                }
+                Some(Err(e)) => ProbeOutcome::Failed(e.to_string()),
+                None => ProbeOutcome::Unanswered,
+            };
+            self.outcomes.push_back(Outcome { probe, outcome });
+        }
         if let Some(outcome) = self.outcomes.pop_front() {
             return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(outcome));
         }
@@ -116,6 +174,7 @@ impl ConnectionHandler for Handler {
                     .with_timeout(timeout),
             });
         }
+        while let Poll::Ready(Some(())) = self.serving.poll_next_unpin(cx) {}
         while let Poll::Ready(Some(())) = self.closing.poll_next_unpin(cx) {}
         Poll::Pending
     }
@@ -129,13 +188,14 @@ impl ConnectionHandler for Handler {
                 protocol, ..
             }) => {
                 let stream = match protocol {
-                    futures::future::Either::Left(stream) => stream,
-                    futures::future::Either::Right(never) => match never {},
+                    future::Either::Left(stream) => stream,
+                    future::Either::Right(never) => match never {},
                 };
-                if self.inbound_budget.try_take(Instant::now()) {
-                    self.close(stream);
+                if self.serving.len() < MAX_SERVED && self.inbound_streams.try_take(Instant::now())
+                {
+                    self.serve(stream);
                 } else {
-                    tracing::debug!("dropping an inbound probe over the budget");
+                    tracing::debug!("dropping an inbound probe stream over the budget");
                 }
             }
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
@@ -148,7 +208,7 @@ impl ConnectionHandler for Handler {
                         rtt: requested.elapsed(),
                     },
                 });
-                self.close(stream);
+                self.keep(stream);
             }
             ConnectionEvent::DialUpgradeError(DialUpgradeError {
                 info: Opening { probe, requested },

@@ -105,3 +105,54 @@ impl Metrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use libp2p_identity::PeerId;
+    use libp2p_swarm::ConnectionId;
+    use prometheus_client::encoding::text::encode;
+
+    use super::*;
+    use crate::{monitor::ProbeId, Evidence, Trigger};
+
+    #[test]
+    fn counts_probes_rtts_and_prunes_by_reason() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::new(&mut registry);
+        let (peer, connection) = (PeerId::random(), ConnectionId::new_unchecked(1));
+        metrics.on_action(&Action::Probe {
+            peer,
+            connection,
+            probe: ProbeId(0),
+            timeout: Duration::from_secs(1),
+        });
+        metrics.on_outcome(&ProbeOutcome::Answered {
+            rtt: Duration::from_millis(3),
+        });
+        metrics.on_outcome(&ProbeOutcome::Unanswered);
+        metrics.on_action(&Action::Report(Event::Pruned {
+            peer,
+            connection,
+            reason: Reason::Unresponsive,
+            evidence: Evidence {
+                missed_probes: 3,
+                rtt: None,
+                silent_for: Duration::from_secs(4),
+                trigger: Trigger::Schedule,
+            },
+        }));
+
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        for line in [
+            "conn_prune_probes_sent_total 1",
+            "conn_prune_probes_unanswered_total 1",
+            "conn_prune_probe_rtt_seconds_count 1",
+            "conn_prune_pruned_total{reason=\"Unresponsive\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Every bootstrap peer dead for a while, then one comes back.
+
+use rebootstrap::Degradation;
+
+use super::*;
+
+#[tokio::test]
+async fn x_retries_within_the_backoff_and_rejoins_through_the_first_peer_back() {
+    init();
+    let mut peers = Peers::spawn(3000).await;
+    let config = rebootstrap::Config::default().with_bootstrap_addresses(peers.addrs(2));
+    let mut x = rejoining_node(Keypair::generate_ed25519(), config.clone()).await;
+    wait_rejoined(&mut x, STEP).await;
+
+    for node in &mut peers.nodes {
+        node.kill().await.unwrap();
+    }
+    // X notices when QUIC gives the connections up.
+    let reason = x
+        .wait_behaviour(Duration::from_secs(25), "Degraded", |event| match event {
+            RejoiningEvent::Dht(rebootstrap::Event::Degraded { reason, .. }) => Some(*reason),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            reason,
+            Degradation::BootstrapPeerLost(_) | Degradation::UnderConnected
+        ),
+        "{reason:?}"
+    );
+    let degraded = Instant::now();
+    let dials_then = x.with(|s| s.behaviour().dht.stats().dials).await;
+
+    // Nothing answers for a while: X keeps trying, within the backoff.
+    x.expect_none(
+        Duration::from_secs(8),
+        "Rejoined with every peer dead",
+        |event| match event {
+            SwarmEvent::Behaviour(RejoiningEvent::Dht(rebootstrap::Event::Rejoined { .. })) => {
+                Some(())
+            }
+            _ => None,
+        },
+    )
+    .await
+    .unwrap();
+    let dials = x.with(|s| s.behaviour().dht.stats().dials).await - dials_then;
+    let bound = config.max_dials_within(degraded.elapsed()) as u64;
+    assert!(dials >= 4, "X gave up: {dials} dials");
+    assert!(dials <= bound, "{dials} dials, backoff bound {bound}");
+
+    // One bootstrap peer comes back.
+    peers.nodes[1].restart().await.unwrap();
+    let back = Instant::now();
+    wait_rejoined(&mut x, STEP).await;
+    let took = back.elapsed();
+    // At most one backoff ceiling (4 s) to the next attempt, then a connection and a lookup.
+    assert!(
+        took < Duration::from_secs(6),
+        "rejoined {took:?} after the peer came back"
+    );
+    let connected = x
+        .with(|s| s.connected_peers().copied().collect::<Vec<_>>())
+        .await;
+    assert_eq!(connected, vec![peers.nodes[1].peer_id()]);
+}

@@ -1,0 +1,346 @@
+//! The `NetworkBehaviour`: a `kad::Behaviour` inside, whose every hook it
+//! forwards, with the [`Recovery`] core fed from what passes through.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::Arc,
+    task::{Context, Poll, Waker},
+    time::Instant,
+};
+
+use futures::{future::BoxFuture, FutureExt};
+use futures_timer::Delay;
+use libp2p_core::{transport::PortUse, Endpoint, Multiaddr};
+use libp2p_identity::PeerId;
+use libp2p_kad::{self as kad, store::RecordStore, QueryResult};
+use libp2p_swarm::{
+    dial_opts::{DialOpts, PeerCondition},
+    ConnectionClosed, ConnectionDenied, ConnectionError, ConnectionId, FromSwarm, NetworkBehaviour,
+    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
+
+use crate::{
+    recovery::{Action, Health, Recovery, RecoveryStats},
+    source::{BootstrapSource, SourceError},
+    Config, ConfigError, Event,
+};
+
+type Fetch = BoxFuture<'static, Result<Vec<Multiaddr>, SourceError>>;
+
+/// Wraps a `kad::Behaviour` and brings the node back into the DHT when it
+/// loses its peers. See the [crate docs](crate).
+pub struct Behaviour<S: RecordStore + Send + 'static = kad::store::MemoryStore> {
+    kad: kad::Behaviour<S>,
+    recovery: Recovery,
+    check_interval: std::time::Duration,
+    source: Option<Arc<dyn BootstrapSource>>,
+    fetching: Option<Fetch>,
+    connected: HashSet<PeerId>,
+    listen_addrs: usize,
+    /// The lookup that confirms a recovery.
+    lookup: Option<kad::QueryId>,
+    check: Delay,
+    /// The core's next attempt and the timer armed for it.
+    attempt_timer: Option<(Instant, Delay)>,
+    pending: VecDeque<ToSwarm<Event, THandlerInEvent<kad::Behaviour<S>>>>,
+    waker: Option<Waker>,
+}
+
+impl<S: RecordStore + Send + 'static> Behaviour<S> {
+    /// Wraps `kad` with `config`, if it is valid, and adds the configured
+    /// bootstrap addresses to its table.
+    pub fn new(mut kad: kad::Behaviour<S>, config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let source = config.source.clone();
+        let check_interval = config.check_interval;
+        let recovery = Recovery::new(config, rand::random());
+        for (peer, addr) in recovery.bootstrap_addresses() {
+            kad.add_address(&peer, addr);
+        }
+        Ok(Self {
+            fetching: source.as_ref().map(|s| fetch(s)),
+            source,
+            kad,
+            recovery,
+            check_interval,
+            connected: HashSet::new(),
+            listen_addrs: 0,
+            lookup: None,
+            check: Delay::new(check_interval),
+            attempt_timer: None,
+            pending: VecDeque::new(),
+            waker: None,
+        })
+    }
+
+    /// The wrapped Kademlia behaviour.
+    pub fn kad(&self) -> &kad::Behaviour<S> {
+        &self.kad
+    }
+
+    /// The wrapped Kademlia behaviour, to query, add addresses, ...
+    pub fn kad_mut(&mut self) -> &mut kad::Behaviour<S> {
+        &mut self.kad
+    }
+
+    /// What the policy has done so far.
+    pub fn stats(&self) -> RecoveryStats {
+        self.recovery.stats()
+    }
+
+    fn health(&mut self) -> Health {
+        let live_entries = self
+            .kad
+            .kbuckets()
+            .map(|bucket| {
+                bucket
+                    .iter()
+                    .filter(|entry| entry.status == kad::NodeStatus::Connected)
+                    .count()
+            })
+            .sum();
+        Health {
+            connected_peers: self.connected.len(),
+            live_entries,
+        }
+    }
+
+    fn check_health(&mut self) {
+        let health = self.health();
+        self.recovery.on_health(health, Instant::now());
+    }
+
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::AddAddresses(addresses) => {
+                for (peer, addr) in addresses {
+                    self.kad.add_address(&peer, addr);
+                }
+            }
+            Action::Dial { peer, addresses } => self.pending.push_back(ToSwarm::Dial {
+                opts: DialOpts::peer_id(peer)
+                    .addresses(addresses)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+            }),
+            Action::Bootstrap => {
+                if self.kad.bootstrap().is_err() {
+                    self.recovery.on_bootstrap_failed(Instant::now());
+                }
+                // kad reports a bootstrap step as done even when no peer
+                // answered; a lookup's result says who did.
+                self.lookup = Some(self.kad.get_closest_peers(PeerId::random()));
+            }
+            Action::FetchSource => {
+                if self.fetching.is_none() {
+                    self.fetching = self.source.as_ref().map(fetch);
+                }
+            }
+            Action::Report(event) => self.pending.push_back(ToSwarm::GenerateEvent(event)),
+        }
+    }
+
+    fn on_kad_event(&mut self, event: &kad::Event) {
+        match event {
+            kad::Event::OutboundQueryProgressed {
+                result: QueryResult::Bootstrap(Err(_)),
+                ..
+            } => self.recovery.on_bootstrap_failed(Instant::now()),
+            kad::Event::OutboundQueryProgressed {
+                id,
+                result: QueryResult::GetClosestPeers(result),
+                step,
+                ..
+            } if Some(*id) == self.lookup && step.last => {
+                self.lookup = None;
+                let found = result.as_ref().map_or(0, |ok| ok.peers.len());
+                let health = self.health();
+                self.recovery.on_health(health, Instant::now());
+                self.recovery.on_lookup(found, Instant::now());
+            }
+            kad::Event::RoutingUpdated { .. } => self.check_health(),
+            _ => {}
+        }
+    }
+
+    fn on_connection_closed(&mut self, closed: &ConnectionClosed) {
+        if closed.remaining_established > 0 {
+            return;
+        }
+        self.connected.remove(&closed.peer_id);
+        // A clean close, or the swarm's idle timer, says nothing about the path.
+        let lost = matches!(closed.cause, Some(ConnectionError::IO(_)));
+        self.recovery
+            .on_disconnected(closed.peer_id, lost, Instant::now());
+    }
+
+    /// Polls the health check, the attempt timer and the source; returns
+    /// whether any of them did something.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progressed = false;
+        if self.check.poll_unpin(cx).is_ready() {
+            self.check.reset(self.check_interval);
+            self.check_health();
+            progressed = true;
+        }
+        if let Some(fetch) = &mut self.fetching {
+            if let Poll::Ready(result) = fetch.poll_unpin(cx) {
+                self.fetching = None;
+                match result {
+                    Ok(addresses) => self.recovery.set_bootstrap(addresses),
+                    Err(e) => self
+                        .pending
+                        .push_back(ToSwarm::GenerateEvent(Event::SourceFailed(e.to_string()))),
+                }
+                progressed = true;
+            }
+        }
+        let now = Instant::now();
+        match (self.recovery.poll_timeout(), &mut self.attempt_timer) {
+            (None, _) => self.attempt_timer = None,
+            (Some(due), _) if due <= now => {
+                self.recovery.handle_timeout(now);
+                self.attempt_timer = None;
+                progressed = true;
+            }
+            (Some(due), Some((armed, delay))) if *armed == due => {
+                if delay.poll_unpin(cx).is_ready() {
+                    self.recovery.handle_timeout(Instant::now());
+                    self.attempt_timer = None;
+                    progressed = true;
+                }
+            }
+            (Some(due), _) => {
+                let mut delay = Delay::new(due - now);
+                // A fresh delay is pending; polling it registers the waker.
+                let _ = delay.poll_unpin(cx);
+                self.attempt_timer = Some((due, delay));
+            }
+        }
+        progressed
+    }
+}
+
+fn fetch(source: &Arc<dyn BootstrapSource>) -> Fetch {
+    let source = Arc::clone(source);
+    async move { source.bootstrap_addresses().await }.boxed()
+}
+
+impl<S: RecordStore + Send + 'static> NetworkBehaviour for Behaviour<S> {
+    type ConnectionHandler = THandler<kad::Behaviour<S>>;
+    type ToSwarm = Event;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.kad
+            .handle_pending_inbound_connection(connection_id, local_addr, remote_addr)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.kad
+            .handle_established_inbound_connection(connection_id, peer, local_addr, remote_addr)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        maybe_peer: Option<PeerId>,
+        addresses: &[Multiaddr],
+        effective_role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        self.kad.handle_pending_outbound_connection(
+            connection_id,
+            maybe_peer,
+            addresses,
+            effective_role,
+        )
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role_override: Endpoint,
+        port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.kad.handle_established_outbound_connection(
+            connection_id,
+            peer,
+            addr,
+            role_override,
+            port_use,
+        )
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        self.kad.on_swarm_event(event);
+        match event {
+            FromSwarm::ConnectionEstablished(e) => {
+                if self.connected.insert(e.peer_id) {
+                    self.recovery.on_connected(e.peer_id);
+                }
+            }
+            FromSwarm::ConnectionClosed(e) => self.on_connection_closed(&e),
+            FromSwarm::NewListenAddr(_) => {
+                self.listen_addrs += 1;
+                if self.listen_addrs == 1 {
+                    self.recovery.on_listen_addr_after_none(Instant::now());
+                }
+            }
+            FromSwarm::ExpiredListenAddr(_) => {
+                self.listen_addrs = self.listen_addrs.saturating_sub(1);
+            }
+            _ => return,
+        }
+        self.wake();
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        self.kad
+            .on_connection_handler_event(peer, connection, event);
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
+        loop {
+            while let Some(action) = self.recovery.poll_action() {
+                self.apply(action);
+            }
+            if let Some(event) = self.pending.pop_front() {
+                return Poll::Ready(event);
+            }
+            if let Poll::Ready(event) = self.kad.poll(cx) {
+                if let ToSwarm::GenerateEvent(e) = &event {
+                    self.on_kad_event(e);
+                }
+                return Poll::Ready(event.map_out(Event::Kad));
+            }
+            if !self.poll_timers(cx) {
+                break;
+            }
+        }
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}

@@ -6,7 +6,8 @@
 //!   and hand back its full dialable address (`/certhash`, `/p2p`);
 //!   [`Node`] drives one on its own task and waits for its events with a deadline;
 //! - [`UdpProxy`] sits between two nodes and blackholes, drops, delays or cuts
-//!   and restores either direction while they run;
+//!   and restores either direction while they run; [`UdpPortCut`] cuts a node
+//!   off from everyone (iptables, root);
 //! - [`ChildNode`] runs a node in a child process, to SIGKILL it (a crash) and
 //!   restart it with the same key on the same port;
 //! - [`Network`] starts N nodes, for the DHT scenarios;
@@ -38,6 +39,7 @@ pub mod child;
 pub mod echo;
 
 mod behaviour;
+mod firewall;
 mod keys;
 mod network;
 mod node;
@@ -47,6 +49,7 @@ mod transport;
 
 pub use behaviour::{PlainBehaviour, PlainEvent};
 pub use child::{ChildNode, ChildSpec};
+pub use firewall::UdpPortCut;
 pub use keys::keypair_from_seed;
 pub use network::Network;
 pub use node::{ConnectError, Node, Unexpected, WaitError};

@@ -2,6 +2,7 @@
 //! processes that crash and restart with the same keys and ports.
 
 mod bootstrap_peers;
+mod network_loss;
 mod restarts;
 
 use std::time::{Duration, Instant};

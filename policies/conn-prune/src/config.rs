@@ -49,7 +49,7 @@ impl Transport {
 ///
 /// | setting | default | trades |
 /// |---|---|---|
-/// | probe interval, WebRTC | 4 s | detection time against probe traffic |
+/// | probe interval, WebRTC | 5 s | detection time against probe traffic |
 /// | probe interval, QUIC, TCP, other | none | the transport detects these itself, more slowly |
 /// | jitter | 0.2 | spreads probes of many connections apart |
 /// | probe timeout | 1 s to 5 s, adapted to the RTT | detection time against false alarms on slow paths |
@@ -73,7 +73,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            intervals: [Some(Duration::from_secs(4)), None, None, None],
+            intervals: [Some(Duration::from_secs(5)), None, None, None],
             jitter: 0.2,
             min_probe_timeout: Duration::from_secs(1),
             max_probe_timeout: Duration::from_secs(5),

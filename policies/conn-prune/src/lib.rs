@@ -44,7 +44,7 @@
 //!         "/my-app/1.0.0".into(),
 //!         key.public(),
 //!     )),
-//!     // Defaults probe WebRTC connections every 4 s; probe QUIC too:
+//!     // Defaults probe WebRTC connections every 5 s; probe QUIC too:
 //!     prune: conn_prune::Behaviour::new(conn_prune::Config::default().with_probe_interval(
 //!         conn_prune::Transport::Quic,
 //!         Some(std::time::Duration::from_secs(5)),

@@ -411,9 +411,11 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    /// Defaults without jitter, so that every time is exact.
+    /// Defaults with a 4 s WebRTC interval and no jitter, so that every time is exact.
     fn config() -> Config {
-        Config::default().with_jitter(0.0)
+        Config::default()
+            .with_jitter(0.0)
+            .with_probe_interval(Transport::WebRtc, Some(INTERVAL))
     }
 
     struct Harness {
@@ -542,7 +544,7 @@ mod tests {
 
     #[test]
     fn jitter_spreads_probes_within_its_bounds() {
-        let mut h = Harness::new(Config::default().with_jitter(0.2));
+        let mut h = Harness::new(config().with_jitter(0.2));
         for id in 0..200 {
             h.establish(id, Transport::WebRtc, Duration::ZERO);
         }

@@ -469,6 +469,15 @@ mod tests {
     }
 
     #[test]
+    fn the_default_dial_bound_is_what_the_docs_say() {
+        let minute = Config::default().max_dials_within(Duration::from_secs(60));
+        assert_eq!(minute, DOCUMENTED_DIALS_PER_MINUTE);
+    }
+
+    /// docs/rebootstrap.md states this figure.
+    const DOCUMENTED_DIALS_PER_MINUTE: usize = 66;
+
+    #[test]
     fn a_bootstrap_peer_lost_to_a_timeout_degrades_a_healthy_node() {
         let mut h = Harness::new(config());
         h.recovery.on_connected(h.peers[0]);

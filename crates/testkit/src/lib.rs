@@ -10,7 +10,8 @@
 //!   off from everyone (iptables, root);
 //! - [`ChildNode`] runs a node in a child process, to SIGKILL it (a crash) and
 //!   restart it with the same key on the same port;
-//! - [`Network`] starts N nodes, for the DHT scenarios;
+//! - [`Network`] starts N nodes in process, [`ChildNetwork`] N Kademlia nodes
+//!   in child processes, for the DHT scenarios;
 //! - [`echo`] asks one chosen connection "can you still carry a stream?".
 //!
 //! ```no_run
@@ -51,7 +52,7 @@ pub use behaviour::{PlainBehaviour, PlainEvent};
 pub use child::{ChildNode, ChildSpec};
 pub use firewall::UdpPortCut;
 pub use keys::keypair_from_seed;
-pub use network::Network;
+pub use network::{ChildNetwork, Network};
 pub use node::{ConnectError, Node, Unexpected, WaitError};
 pub use proxy::{Direction, Faults, PacketCounts, UdpProxy};
 pub use swarm::{listen, ListenError, NodeConfig};

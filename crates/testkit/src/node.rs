@@ -13,7 +13,7 @@ use libp2p::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{swarm::listen, ListenError, NodeConfig};
+use crate::{socket_addr, swarm::listen, ListenError, NodeConfig, UdpProxy};
 
 type Command<B> = Box<dyn FnOnce(&mut Swarm<B>) + Send>;
 
@@ -226,6 +226,23 @@ where
         })
         .await
         .map_err(ConnectError::Timeout)?
+    }
+
+    /// Puts a fresh [`UdpProxy`] in front of `addr` and connects to `peer`
+    /// through it, as [`Node::connect`] does.
+    pub async fn connect_through_proxy(
+        &mut self,
+        peer: PeerId,
+        addr: &Multiaddr,
+        within: Duration,
+    ) -> Result<(UdpProxy, ConnectionId), ConnectError> {
+        let upstream = socket_addr(addr)
+            .ok_or_else(|| ConnectError::Dial(format!("{addr} has no IP and port")))?;
+        let proxy = UdpProxy::start(upstream)
+            .await
+            .map_err(|e| ConnectError::Dial(format!("proxy: {e}")))?;
+        let connection = self.connect(peer, proxy.proxied(addr), within).await?;
+        Ok((proxy, connection))
     }
 
     /// Waits until a connection from `peer` is established, and returns its id.

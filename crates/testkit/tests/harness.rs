@@ -5,7 +5,7 @@ use std::time::Duration;
 use libp2p::{multiaddr::Protocol, swarm::ConnectionId, PeerId};
 use testkit::{
     echo, ChildNode, ChildSpec, Direction, Network, Node, NodeConfig, PlainBehaviour, PlainEvent,
-    TransportKind, UdpProxy,
+    TransportKind,
 };
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -87,12 +87,9 @@ async fn proxy_cuts_and_restores_a_live_webrtc_connection() {
     let mut dialer = Node::spawn(NodeConfig::new(TransportKind::WebRtc), PlainBehaviour::new)
         .await
         .unwrap();
-    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
-        .await
-        .unwrap();
     let peer = listener.peer_id();
-    let connection = dialer
-        .connect(peer, proxy.proxied(listener.addr()), DEADLINE)
+    let (proxy, connection) = dialer
+        .connect_through_proxy(peer, listener.addr(), DEADLINE)
         .await
         .unwrap();
     let id = send_echo(&dialer, peer, connection).await;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use libp2p::swarm::{dial_opts::DialOpts, DialError};
-use testkit::{ChildNode, ChildSpec, Node, NodeConfig, PlainBehaviour, TransportKind, UdpProxy};
+use testkit::{ChildNode, ChildSpec, Node, NodeConfig, PlainBehaviour, TransportKind};
 
 use super::*;
 
@@ -21,12 +21,9 @@ async fn blackholed_connection_closes_only_at_the_idle_timeout() {
     let mut dialer = Node::spawn(NodeConfig::new(TransportKind::Quic), PlainBehaviour::new)
         .await
         .unwrap();
-    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
-        .await
-        .unwrap();
     let peer = listener.peer_id();
-    let connection = dialer
-        .connect(peer, proxy.proxied(listener.addr()), CONNECT)
+    let (proxy, connection) = dialer
+        .connect_through_proxy(peer, listener.addr(), CONNECT)
         .await
         .unwrap();
     assert!(echo_on(&mut dialer, peer, connection, CONNECT)

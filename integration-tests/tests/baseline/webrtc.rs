@@ -21,12 +21,9 @@ async fn blackholed_connection_is_never_closed_and_streams_time_out() {
     let mut dialer = Node::spawn(NodeConfig::new(TransportKind::WebRtc), PlainBehaviour::new)
         .await
         .unwrap();
-    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
-        .await
-        .unwrap();
     let peer = listener.peer_id();
-    let connection = dialer
-        .connect(peer, proxy.proxied(listener.addr()), CONNECT)
+    let (proxy, connection) = dialer
+        .connect_through_proxy(peer, listener.addr(), CONNECT)
         .await
         .unwrap();
     let listener_side = listener

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use conn_prune::{Config, Transport};
-use testkit::{Direction, Faults, TransportKind, UdpProxy};
+use testkit::{Direction, Faults, TransportKind};
 
 use super::*;
 
@@ -19,11 +19,8 @@ async fn lossy_jittery_webrtc_connection_survives_twenty_probe_rounds() {
         Config::default().with_probe_interval(Transport::WebRtc, Some(Duration::from_millis(300)));
     let mut listener = pruning_node(TransportKind::WebRtc, config.clone()).await;
     let mut dialer = pruning_node(TransportKind::WebRtc, config).await;
-    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
-        .await
-        .unwrap();
-    let connection = dialer
-        .connect(listener.peer_id(), proxy.proxied(listener.addr()), CONNECT)
+    let (proxy, connection) = dialer
+        .connect_through_proxy(listener.peer_id(), listener.addr(), CONNECT)
         .await
         .unwrap();
     let listener_side = listener

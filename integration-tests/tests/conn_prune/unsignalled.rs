@@ -7,30 +7,40 @@ use testkit::{ChildNode, ChildSpec, TransportKind, UdpProxy};
 
 use super::*;
 
-#[tokio::test]
-async fn webrtc_blackholed_connection_is_pruned_within_the_bound() {
-    init();
+/// A plain listener and a dialer with the [`fast`] policy, connected through a
+/// proxy, the policy having learnt the RTT; then the path goes silent. Returns
+/// the prune's reason and evidence, how long it took, and the bound.
+async fn prune_after_cut(
+    transport: TransportKind,
+) -> (conn_prune::Reason, conn_prune::Evidence, Duration, Duration) {
     let config = fast();
-    let bound = config.detection_bound(Transport::WebRtc).unwrap();
-    let listener = plain_node(TransportKind::WebRtc).await;
-    let mut dialer = pruning_node(TransportKind::WebRtc, config).await;
-    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
+    let bound = config
+        .detection_bound(Transport::of(&transport.listen_addr(0)))
+        .unwrap();
+    let listener = plain_node(transport).await;
+    let mut dialer = pruning_node(transport, config).await;
+    let (proxy, connection) = dialer
+        .connect_through_proxy(listener.peer_id(), listener.addr(), CONNECT)
         .await
         .unwrap();
-    let connection = dialer
-        .connect(listener.peer_id(), proxy.proxied(listener.addr()), CONNECT)
-        .await
-        .unwrap();
+    // As on any connection that lived a while.
     wait_answered(&dialer, connection, 2).await;
 
     proxy.cut();
     let cut = Instant::now();
     let (reason, evidence, took) = wait_pruned(&mut dialer, connection, bound * 2, cut).await;
+    let peer = listener.peer_id();
+    assert!(!dialer.with(move |s| s.is_connected(&peer)).await);
+    (reason, evidence, took, bound)
+}
+
+#[tokio::test]
+async fn webrtc_blackholed_connection_is_pruned_within_the_bound() {
+    init();
+    let (reason, evidence, took, bound) = prune_after_cut(TransportKind::WebRtc).await;
     assert_eq!(reason, Reason::Unresponsive);
     assert_eq!(evidence.missed_probes, 3);
     assert!(took <= bound, "pruned after {took:?}, bound {bound:?}");
-    let peer = listener.peer_id();
-    assert!(!dialer.with(move |s| s.is_connected(&peer)).await);
 }
 
 #[tokio::test]
@@ -99,23 +109,7 @@ async fn webrtc_listener_prunes_the_connection_its_dialer_closed() {
 #[tokio::test]
 async fn quic_blackholed_connection_is_pruned_long_before_the_idle_timeout() {
     init();
-    let config = fast();
-    let bound = config.detection_bound(Transport::Quic).unwrap();
-    let listener = plain_node(TransportKind::Quic).await;
-    let mut dialer = pruning_node(TransportKind::Quic, config).await;
-    let proxy = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
-        .await
-        .unwrap();
-    let connection = dialer
-        .connect(listener.peer_id(), proxy.proxied(listener.addr()), CONNECT)
-        .await
-        .unwrap();
-    // Let the policy learn the RTT, as it has on any connection that lived a while.
-    wait_answered(&dialer, connection, 2).await;
-
-    proxy.cut();
-    let cut = Instant::now();
-    let (reason, _, took) = wait_pruned(&mut dialer, connection, bound * 2, cut).await;
+    let (reason, _, took, bound) = prune_after_cut(TransportKind::Quic).await;
     assert_eq!(reason, Reason::Unresponsive);
     // QUIC alone takes about 12 s (see the baseline test).
     assert!(

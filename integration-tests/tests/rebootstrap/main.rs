@@ -12,9 +12,9 @@ use libp2p::{
     identity::Keypair,
     kad::{self, store::MemoryStore},
     swarm::{NetworkBehaviour, SwarmEvent},
-    Multiaddr, PeerId,
+    PeerId,
 };
-use testkit::{ChildNode, ChildSpec, Node, NodeConfig, TransportKind};
+use testkit::{ChildNetwork, Node, NodeConfig, TransportKind};
 
 /// X and its 7 peers.
 const PEERS: usize = 7;
@@ -55,70 +55,11 @@ async fn rejoining_node(key: Keypair, config: rebootstrap::Config) -> RejoiningN
     .unwrap()
 }
 
-/// The 7 peers: the first alone, the others bootstrapping from it.
-struct Peers {
-    nodes: Vec<ChildNode>,
-}
-
-impl Peers {
-    async fn spawn(first_seed: u64) -> Self {
-        let first =
-            ChildNode::spawn(ChildSpec::new(TransportKind::Quic, first_seed).with_kad(vec![]))
-                .await
-                .unwrap();
-        let mut nodes = vec![first];
-        for i in 1..PEERS as u64 {
-            let spec = ChildSpec::new(TransportKind::Quic, first_seed + i)
-                .with_kad(vec![nodes[0].addr().clone()]);
-            nodes.push(ChildNode::spawn(spec).await.unwrap());
-        }
-        Self { nodes }
-    }
-
-    fn addrs(&self, n: usize) -> Vec<Multiaddr> {
-        self.nodes
-            .iter()
-            .take(n)
-            .map(|c| c.addr().clone())
-            .collect()
-    }
-
-    /// Kills every peer (a crash), then starts each again with its key and port.
-    async fn restart_all(&mut self) {
-        for node in &mut self.nodes {
-            node.kill().await.unwrap();
-        }
-        for node in &mut self.nodes {
-            node.restart().await.unwrap();
-        }
-    }
-
-    /// How many peers hold `peer` in their routing table.
-    async fn holders(&mut self, peer: PeerId) -> usize {
-        let mut holders = 0;
-        for node in &mut self.nodes {
-            if node.routing_table().await.unwrap().contains(&peer) {
-                holders += 1;
-            }
-        }
-        holders
-    }
-
-    /// Waits until at least `n` peers hold `peer`.
-    async fn wait_holders(&mut self, peer: PeerId, n: usize, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let holders = self.holders(peer).await;
-            if holders >= n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {holders} peers hold {peer} after {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+/// X's 7 peers, as child processes.
+async fn peers(first_seed: u64) -> ChildNetwork {
+    ChildNetwork::spawn_kad(PEERS, TransportKind::Quic, first_seed)
+        .await
+        .unwrap()
 }
 
 /// Waits for the policy's `Rejoined` event; returns how long it said recovery took.

@@ -7,12 +7,12 @@ use super::*;
 #[tokio::test]
 async fn x_rejoins_within_the_backoff_after_its_network_returns() {
     init();
-    let mut peers = Peers::spawn(4000).await;
+    let mut peers = peers(4000).await;
     let config = rebootstrap::Config::default().with_bootstrap_addresses(peers.addrs(3));
     let mut x = rejoining_node(Keypair::generate_ed25519(), config).await;
     let x_id = x.peer_id();
     wait_rejoined(&mut x, STEP).await;
-    peers.wait_holders(x_id, HOLDERS, STEP).await;
+    peers.wait_holders(x_id, HOLDERS, STEP).await.unwrap();
 
     // Every packet to or from X's one UDP port is lost, whoever the peer.
     let port = testkit::socket_addr(x.addr()).unwrap().port();

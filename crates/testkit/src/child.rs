@@ -246,22 +246,31 @@ async fn start(spec: &ChildSpec) -> io::Result<(Running, Multiaddr)> {
     ))
 }
 
-/// Finds the `testkit-node` binary: `$TESTKIT_NODE_BIN`, else beside the
-/// running executable (cargo puts test binaries in `target/<profile>/deps`),
-/// else built once with cargo.
+/// Finds the `testkit-node` binary: `$TESTKIT_NODE_BIN` if set; under cargo
+/// (tests, benches), built once per process so that it is never stale (a
+/// no-op when it is current; cargo does not rebuild another package's binary
+/// for a test or bench); otherwise beside the running executable.
 pub fn node_binary() -> io::Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     if let Some(path) = std::env::var_os(NODE_BIN_ENV) {
         return Ok(path.into());
     }
     let exe = std::env::current_exe()?;
-    if let Some(found) = beside(&exe) {
-        return Ok(found);
+    match std::env::var_os("CARGO") {
+        Some(cargo) => BUILT
+            .get_or_init(|| build_node_binary(&cargo, &exe))
+            .clone()
+            .map_err(io::Error::other),
+        None => beside(&exe).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{NODE_BIN} not beside {}; set {NODE_BIN_ENV}",
+                    exe.display()
+                ),
+            )
+        }),
     }
-    BUILT
-        .get_or_init(|| build_node_binary(&exe))
-        .clone()
-        .map_err(io::Error::other)
 }
 
 fn beside(exe: &Path) -> Option<PathBuf> {
@@ -272,8 +281,7 @@ fn beside(exe: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn build_node_binary(exe: &Path) -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+fn build_node_binary(cargo: &std::ffi::OsStr, exe: &Path) -> Result<PathBuf, String> {
     let release = exe.components().any(|c| c.as_os_str() == "release");
     let mut command = std::process::Command::new(cargo);
     command.args(["build", "--quiet", "-p", "testkit", "--bin", NODE_BIN]);

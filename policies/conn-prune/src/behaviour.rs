@@ -6,8 +6,7 @@ use std::{
     time::Instant,
 };
 
-use futures::FutureExt;
-use futures_timer::Delay;
+use deadline_timer::DeadlineTimer;
 use libp2p_core::{transport::PortUse, Endpoint, Multiaddr};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
@@ -25,8 +24,7 @@ use crate::{
 pub struct Behaviour {
     config: Config,
     monitor: Monitor,
-    /// The monitor's next deadline and the timer armed for it.
-    timer: Option<(Instant, Delay)>,
+    timer: DeadlineTimer,
     waker: Option<Waker>,
     #[cfg(feature = "metrics")]
     metrics: Option<crate::metrics::Metrics>,
@@ -39,7 +37,7 @@ impl Behaviour {
         Ok(Self {
             monitor: Monitor::new(config.clone(), rand::random()),
             config,
-            timer: None,
+            timer: DeadlineTimer::new(),
             waker: None,
             #[cfg(feature = "metrics")]
             metrics: None,
@@ -100,36 +98,6 @@ impl Behaviour {
             },
             Action::Report(event) => ToSwarm::GenerateEvent(event),
         }
-    }
-
-    /// Runs the monitor's deadlines that are due and arms the timer for the
-    /// next one. Returns whether any was due.
-    fn drive_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(next) = self.monitor.poll_timeout() else {
-            self.timer = None;
-            return false;
-        };
-        let now = Instant::now();
-        if next <= now {
-            self.monitor.handle_timeout(now);
-            return true;
-        }
-        match &mut self.timer {
-            Some((armed, delay)) if *armed == next => {
-                if delay.poll_unpin(cx).is_ready() {
-                    self.monitor.handle_timeout(Instant::now());
-                    self.timer = None;
-                    return true;
-                }
-            }
-            _ => {
-                let mut delay = Delay::new(next - now);
-                // A fresh delay is pending; polling it registers the waker.
-                let _ = delay.poll_unpin(cx);
-                self.timer = Some((next, delay));
-            }
-        }
-        false
     }
 }
 
@@ -197,8 +165,9 @@ impl NetworkBehaviour for Behaviour {
             if let Some(action) = self.monitor.poll_action() {
                 return Poll::Ready(self.translate(action));
             }
-            if !self.drive_timer(cx) {
-                break;
+            match self.timer.poll(self.monitor.poll_timeout(), cx) {
+                Poll::Ready(now) => self.monitor.handle_timeout(now),
+                Poll::Pending => break,
             }
         }
         self.waker = Some(cx.waker().clone());

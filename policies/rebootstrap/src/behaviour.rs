@@ -8,6 +8,7 @@ use std::{
     time::Instant,
 };
 
+use deadline_timer::DeadlineTimer;
 use futures::{future::BoxFuture, FutureExt};
 use futures_timer::Delay;
 use libp2p_core::{transport::PortUse, Endpoint, Multiaddr};
@@ -40,8 +41,7 @@ pub struct Behaviour<S: RecordStore + Send + 'static = kad::store::MemoryStore> 
     /// The lookup that confirms a recovery.
     lookup: Option<kad::QueryId>,
     check: Delay,
-    /// The core's next attempt and the timer armed for it.
-    attempt_timer: Option<(Instant, Delay)>,
+    attempt_timer: DeadlineTimer,
     pending: VecDeque<ToSwarm<Event, THandlerInEvent<kad::Behaviour<S>>>>,
     waker: Option<Waker>,
 }
@@ -67,7 +67,7 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
             listen_addrs: 0,
             lookup: None,
             check: Delay::new(check_interval),
-            attempt_timer: None,
+            attempt_timer: DeadlineTimer::new(),
             pending: VecDeque::new(),
             waker: None,
         })
@@ -201,27 +201,9 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
                 progressed = true;
             }
         }
-        let now = Instant::now();
-        match (self.recovery.poll_timeout(), &mut self.attempt_timer) {
-            (None, _) => self.attempt_timer = None,
-            (Some(due), _) if due <= now => {
-                self.recovery.handle_timeout(now);
-                self.attempt_timer = None;
-                progressed = true;
-            }
-            (Some(due), Some((armed, delay))) if *armed == due => {
-                if delay.poll_unpin(cx).is_ready() {
-                    self.recovery.handle_timeout(Instant::now());
-                    self.attempt_timer = None;
-                    progressed = true;
-                }
-            }
-            (Some(due), _) => {
-                let mut delay = Delay::new(due - now);
-                // A fresh delay is pending; polling it registers the waker.
-                let _ = delay.poll_unpin(cx);
-                self.attempt_timer = Some((due, delay));
-            }
+        if let Poll::Ready(now) = self.attempt_timer.poll(self.recovery.poll_timeout(), cx) {
+            self.recovery.handle_timeout(now);
+            progressed = true;
         }
         progressed
     }

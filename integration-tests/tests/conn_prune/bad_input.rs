@@ -59,6 +59,7 @@ async fn hostile_probe_streams_are_dropped_and_the_connection_kept() {
     .await;
     let served = outcomes.iter().filter(|ok| **ok).count();
     let elapsed = started.elapsed().as_secs_f64();
+    println!("served {served} of {FLOOD} in {elapsed:.2} s");
     // The budget serves its burst plus its rate; the rest are refused.
     let allowed = 16.0 + 8.0 * elapsed + 2.0;
     assert!(

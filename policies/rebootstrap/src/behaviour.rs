@@ -3,6 +3,7 @@
 
 use std::{
     collections::{HashSet, VecDeque},
+    num::NonZeroUsize,
     sync::Arc,
     task::{Context, Poll, Waker},
     time::Instant,
@@ -129,13 +130,15 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
                     .condition(PeerCondition::DisconnectedAndNotDialing)
                     .build(),
             }),
-            Action::Bootstrap => {
+            Action::Bootstrap { confirm_through } => {
                 if self.kad.bootstrap().is_err() {
                     self.recovery.on_bootstrap_failed(Instant::now());
                 }
                 // kad reports a bootstrap step as done even when no peer
-                // answered; a lookup's result says who did.
-                self.lookup = Some(self.kad.get_closest_peers(PeerId::random()));
+                // answered; a lookup's result says who did. One answer is
+                // enough, so dead entries in the table do not hold it up.
+                let key = confirm_through.unwrap_or_else(PeerId::random);
+                self.lookup = Some(self.kad.get_n_closest_peers(key, NonZeroUsize::MIN));
             }
             Action::FetchSource => {
                 if self.fetching.is_none() {

@@ -33,8 +33,10 @@ pub(crate) enum Action {
         addresses: Vec<Multiaddr>,
     },
     /// Run a Kademlia bootstrap (a self-lookup, then a bucket refresh), and
-    /// a lookup whose answer confirms the node is back.
-    Bootstrap,
+    /// a lookup whose answer confirms the node is back: for the key of
+    /// `confirm_through`, a connected bootstrap peer, which is its own closest
+    /// peer and answers in one round trip; for a random key when none is.
+    Bootstrap { confirm_through: Option<PeerId> },
     /// Ask the bootstrap source for a fresh list.
     FetchSource,
     /// Tell the application.
@@ -61,6 +63,9 @@ struct Episode {
     next_attempt: Instant,
     /// A bootstrap and its confirming lookup are running.
     bootstrapping: bool,
+    /// The running lookup goes through a peer connected during this
+    /// recovery; one through an older connection may be stuck on it.
+    confirming_fresh: bool,
     lookup_succeeded: bool,
 }
 
@@ -147,7 +152,7 @@ impl Recovery {
             return;
         }
         self.connected_bootstrap.insert(peer);
-        self.bootstrap_if_degraded();
+        self.bootstrap_if_degraded(Some(peer));
     }
 
     /// A peer's last connection closed; `lost` if it failed (timeout, reset)
@@ -221,6 +226,7 @@ impl Recovery {
             attempts: 0,
             next_attempt: now,
             bootstrapping: false,
+            confirming_fresh: false,
             lookup_succeeded: false,
         });
         self.stats.degraded = true;
@@ -267,18 +273,27 @@ impl Recovery {
             dialed,
             next_in,
         }));
-        self.bootstrap_if_degraded();
+        self.bootstrap_if_degraded(None);
     }
 
-    /// Runs a Kademlia bootstrap if recovering, connected to anyone, and none runs.
-    fn bootstrap_if_degraded(&mut self) {
+    /// Runs a Kademlia bootstrap and its confirming lookup if recovering and
+    /// connected to anyone: at once if none runs, and again when a bootstrap
+    /// peer connects afresh (`fresh`) while the running lookup went through
+    /// a connection older than the recovery, which may be stale.
+    fn bootstrap_if_degraded(&mut self, fresh: Option<PeerId>) {
         let connected = self.health.connected_peers > 0 || !self.connected_bootstrap.is_empty();
-        if let Some(episode) = &mut self.episode {
-            if connected && !episode.bootstrapping {
-                episode.bootstrapping = true;
-                self.actions.push_back(Action::Bootstrap);
-            }
+        let older = self.connected_bootstrap.iter().next().copied();
+        let Some(episode) = &mut self.episode else {
+            return;
+        };
+        if !connected || (episode.bootstrapping && (episode.confirming_fresh || fresh.is_none())) {
+            return;
         }
+        episode.bootstrapping = true;
+        episode.confirming_fresh = fresh.is_some();
+        self.actions.push_back(Action::Bootstrap {
+            confirm_through: fresh.or(older),
+        });
     }
 }
 
@@ -359,7 +374,9 @@ mod tests {
     }
 
     fn has_bootstrap(actions: &[Action]) -> bool {
-        actions.iter().any(|a| matches!(a, Action::Bootstrap))
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Bootstrap { .. }))
     }
 
     #[test]
@@ -392,7 +409,11 @@ mod tests {
         let mut h = Harness::new(config());
         h.health(0, 0, Duration::ZERO);
         h.recovery.on_connected(h.peers[0]);
-        assert!(has_bootstrap(&h.drain()));
+        let actions = h.drain();
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::Bootstrap { confirm_through: Some(p) } if *p == h.peers[0]
+        )));
         // Another connection adds no second bootstrap while one runs.
         h.recovery.on_connected(h.peers[1]);
         assert!(!has_bootstrap(&h.drain()));
@@ -506,6 +527,31 @@ mod tests {
         h.recovery
             .on_disconnected(PeerId::random(), true, h.at(ms(5)));
         assert!(h.drain().is_empty());
+    }
+
+    #[test]
+    fn a_peer_connected_afresh_confirms_past_a_lookup_stuck_on_an_old_connection() {
+        let mut h = Harness::new(config());
+        h.recovery.on_connected(h.peers[0]);
+        h.recovery.on_connected(h.peers[1]);
+        h.health(2, 2, Duration::ZERO);
+        // peers[1] restarted: its connection timed out; peers[0]'s may be just as stale.
+        h.recovery.on_disconnected(h.peers[1], true, h.at(ms(10)));
+        let actions = h.drain();
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::Bootstrap { confirm_through: Some(p) } if *p == h.peers[0]
+        )));
+        // The redial reaches the restarted peer: confirm through it, at once.
+        h.recovery.on_connected(h.peers[1]);
+        let actions = h.drain();
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::Bootstrap { confirm_through: Some(p) } if *p == h.peers[1]
+        )));
+        // Only once: a further fresh peer waits for that lookup.
+        h.recovery.on_connected(h.peers[2]);
+        assert!(!has_bootstrap(&h.drain()));
     }
 
     #[test]

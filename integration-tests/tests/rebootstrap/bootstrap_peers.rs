@@ -61,9 +61,11 @@ async fn x_retries_within_the_backoff_and_rejoins_through_the_first_peer_back() 
     wait_rejoined(&mut x, STEP).await;
     let took = back.elapsed();
     println!("X rejoined {took:?} after a bootstrap peer came back");
-    // At most one backoff ceiling (4 s) to the next attempt, then a connection and a lookup.
+    // Worst case: a dial in flight when the peer came back runs out QUIC's
+    // 5 s handshake timeout (ICMP is ignored, and the swarm refuses a second
+    // dial meanwhile), then one backoff ceiling (4 s) to the next attempt.
     assert!(
-        took < Duration::from_secs(6),
+        took < Duration::from_secs(10),
         "rejoined {took:?} after the peer came back"
     );
     let connected = x

@@ -246,16 +246,20 @@ async fn start(spec: &ChildSpec) -> io::Result<(Running, Multiaddr)> {
     ))
 }
 
-/// Finds the `testkit-node` binary: `$TESTKIT_NODE_BIN` if set; under cargo
-/// (tests, benches), built once per process so that it is never stale (a
-/// no-op when it is current; cargo does not rebuild another package's binary
-/// for a test or bench); otherwise beside the running executable.
+/// Finds the `testkit-node` binary: `$TESTKIT_NODE_BIN` if set; else the one
+/// beside the running executable (cargo puts test binaries in
+/// `target/<profile>/deps`) if it is newer than the testkit's sources; else,
+/// under cargo, built once for this process, since cargo does not rebuild
+/// another package's binary for a test or bench.
 pub fn node_binary() -> io::Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     if let Some(path) = std::env::var_os(NODE_BIN_ENV) {
         return Ok(path.into());
     }
     let exe = std::env::current_exe()?;
+    if let Some(found) = beside(&exe).filter(|b| is_fresh(b)) {
+        return Ok(found);
+    }
     match std::env::var_os("CARGO") {
         Some(cargo) => BUILT
             .get_or_init(|| build_node_binary(&cargo, &exe))
@@ -270,6 +274,31 @@ pub fn node_binary() -> io::Result<PathBuf> {
                 ),
             )
         }),
+    }
+}
+
+/// Whether `binary` was built after the last change to the testkit's sources.
+fn is_fresh(binary: &Path) -> bool {
+    fn newest(path: &Path) -> Option<std::time::SystemTime> {
+        let meta = path.metadata().ok()?;
+        if !meta.is_dir() {
+            return meta.modified().ok();
+        }
+        std::fs::read_dir(path)
+            .ok()?
+            .filter_map(|entry| newest(&entry.ok()?.path()))
+            .max()
+    }
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let changed = [sources.join("src"), sources.join("Cargo.toml")]
+        .iter()
+        .filter_map(|p| newest(p))
+        .max();
+    match (binary.metadata().and_then(|m| m.modified()), changed) {
+        (Ok(built), Some(changed)) => built >= changed,
+        // Sources not on this machine (an installed binary): trust what is there.
+        (Ok(_), None) => true,
+        (Err(_), _) => false,
     }
 }
 

@@ -1,6 +1,12 @@
 //! rebootstrap on a real DHT over QUIC: how long X takes to rejoin after
 //! every peer restarted, and after its network came back, at 8 and 32 nodes.
 //!
+//! After a restart, X is back when three of the restarted peers (whose tables
+//! start empty) hold it again, asked every 100 ms: the policy's own event is
+//! not the measure, since with conn-prune composed X may get back without
+//! ever counting as degraded. After a network loss X has lost every
+//! connection, so it is back at its `Rejoined` event.
+//!
 //! ```sh
 //! cargo bench -p rebootstrap --bench rejoin                 # 10 runs, 8 and 32 nodes
 //! cargo bench -p rebootstrap --bench rejoin -- --runs 5 --nodes 8
@@ -82,12 +88,20 @@ async fn join(network: &mut ChildNetwork, prune: bool) -> Node<Rejoining> {
     x
 }
 
-/// Time from the restart of every peer to X's `Rejoined`.
+/// Time from the restart of every peer until three of them hold X.
 async fn peers_restart(network: &mut ChildNetwork, prune: bool) -> Option<Duration> {
-    let mut x = join(network, prune).await;
+    let x = join(network, prune).await;
     network.restart_all().await.expect("restart");
     let restarted = Instant::now();
-    rejoined(&mut x, CAP).await.then(|| restarted.elapsed())
+    loop {
+        if network.holders(x.peer_id()).await.is_ok_and(|h| h >= 3) {
+            return Some(restarted.elapsed());
+        }
+        if restarted.elapsed() > CAP {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Time from the restore of X's network, cut past QUIC's idle timeout, to X's `Rejoined`.
@@ -148,7 +162,7 @@ async fn main() {
                 samples.push(took);
             }
             println!(
-                "{nodes:>2} nodes, every peer restarts, from the restart, {name:<24} {}",
+                "{nodes:>2} nodes, every peer restarts, from the restart to 3 holders, {name:<24} {}",
                 summary(&mut samples)
             );
         }

@@ -88,9 +88,16 @@ async fn join(network: &mut ChildNetwork, prune: bool) -> Node<Rejoining> {
     x
 }
 
+/// How long X's connections live before the peers restart: a few probe
+/// rounds, so that conn-prune knows their RTT, as on any connection that has
+/// lived a while (before its first answer a probe waits its 5 s upper bound).
+const SETTLE: Duration = Duration::from_secs(3);
+
 /// Time from the restart of every peer until three of them hold X.
 async fn peers_restart(network: &mut ChildNetwork, prune: bool) -> Option<Duration> {
     let x = join(network, prune).await;
+    // A precondition of the scenario, the same for both arms, not a wait for an event.
+    tokio::time::sleep(SETTLE).await;
     network.restart_all().await.expect("restart");
     let restarted = Instant::now();
     loop {

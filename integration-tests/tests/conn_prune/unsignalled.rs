@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use conn_prune::{Reason, Transport};
+use libp2p::swarm::dial_opts::DialOpts;
 use testkit::{ChildNode, ChildSpec, TransportKind, UdpProxy};
 
 use super::*;
@@ -116,4 +117,42 @@ async fn quic_blackholed_connection_is_pruned_long_before_the_idle_timeout() {
         took <= bound && took < Duration::from_secs(8),
         "pruned after {took:?}"
     );
+}
+
+#[tokio::test]
+async fn quic_remote_restarted_on_its_port_has_its_old_connection_pruned() {
+    init();
+    let config = fast();
+    let bound = config.detection_bound(Transport::Quic).unwrap();
+    // The remote runs no policy; it restarts with its key on its port, and
+    // its new endpoint drops the old connection's packets without a reset.
+    let mut remote = ChildNode::spawn(ChildSpec::new(TransportKind::Quic, 51))
+        .await
+        .unwrap();
+    let mut survivor = pruning_node(TransportKind::Quic, config).await;
+    let old = survivor
+        .connect(remote.peer_id(), remote.addr().clone(), CONNECT)
+        .await
+        .unwrap();
+    wait_answered(&survivor, old, 2).await;
+
+    remote.kill().await.unwrap();
+    let killed = Instant::now();
+    remote.restart().await.unwrap();
+    let (reason, _, took) = wait_pruned(&mut survivor, old, bound * 2, killed).await;
+    assert_eq!(reason, Reason::Unresponsive);
+    // Plain QUIC keeps it 10 to 14.5 s (see the baseline test).
+    assert!(
+        took <= bound && took < Duration::from_secs(8),
+        "pruned after {took:?}"
+    );
+
+    // With the stale connection gone, a plain dial (refused while it stood,
+    // see the baseline test) reaches the new process.
+    let (peer, addr) = (remote.peer_id(), remote.addr().clone());
+    let dial = survivor
+        .with(move |s| s.dial(DialOpts::peer_id(peer).addresses(vec![addr]).build()))
+        .await;
+    assert!(dial.is_ok(), "{dial:?}");
+    survivor.wait_established(peer, CONNECT).await.unwrap();
 }

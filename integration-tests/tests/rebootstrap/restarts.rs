@@ -121,7 +121,9 @@ async fn every_peer_restarts_x_rejoins_while_plain_kad_stays_alone() {
     println!("X rejoined {took:?} after the restarts, {after:?} after it was degraded");
     assert_lookup_succeeds(&mut x).await;
     peers.wait_holders(x_id, HOLDERS, STEP).await.unwrap();
-    assert_eq!(x.with(|s| s.behaviour().dht.stats().rejoins).await, 2);
+    // The initial join and the recovery; each bootstrap peer whose stale
+    // connection times out later starts (and ends) another quick one.
+    assert!(x.with(|s| s.behaviour().dht.stats().rejoins).await >= 2);
 }
 
 #[tokio::test]

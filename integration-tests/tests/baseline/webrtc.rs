@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use testkit::{
     echo::EchoError, ChildNode, ChildSpec, Node, NodeConfig, PlainBehaviour, TransportKind,
-    UdpProxy,
 };
 
 use super::*;
@@ -98,18 +97,15 @@ async fn listener_misses_the_close_of_one_of_two_connections() {
     let mut dialer = Node::spawn(NodeConfig::new(TransportKind::WebRtc), PlainBehaviour::new)
         .await
         .unwrap();
-    // The listener's UDP mux binds a remote address to one connection, so the
-    // second connection takes a second path: through a (fault-free) proxy.
-    let second_path = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
-        .await
-        .unwrap();
     let (peer, dialer_id) = (listener.peer_id(), dialer.peer_id());
     let first = dialer
         .connect(peer, listener.addr().clone(), CONNECT)
         .await
         .unwrap();
-    let _second = dialer
-        .connect(peer, second_path.proxied(listener.addr()), CONNECT)
+    // The listener's UDP mux binds a remote address to one connection, so the
+    // second connection takes a second path: through a (fault-free) proxy.
+    let (_second_path, _second) = dialer
+        .connect_through_proxy(peer, listener.addr(), CONNECT)
         .await
         .unwrap();
     let a = listener.wait_established(dialer_id, CONNECT).await.unwrap();

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use conn_prune::{Reason, Transport};
 use libp2p::swarm::dial_opts::DialOpts;
-use testkit::{ChildNode, ChildSpec, TransportKind, UdpProxy};
+use testkit::{ChildNode, ChildSpec, TransportKind};
 
 use super::*;
 
@@ -44,21 +44,38 @@ async fn webrtc_blackholed_connection_is_pruned_within_the_bound() {
     assert!(took <= bound, "pruned after {took:?}, bound {bound:?}");
 }
 
-#[tokio::test]
-async fn webrtc_killed_remote_is_pruned_within_the_bound() {
-    init();
+/// A child node running no policy (the plain testkit node), and a survivor
+/// with the [`fast`] policy connected to it that has learnt the RTT.
+async fn survivor_of(
+    transport: TransportKind,
+    seed: u64,
+) -> (
+    ChildNode,
+    PruningNode,
+    libp2p::swarm::ConnectionId,
+    Duration,
+) {
     let config = fast();
-    let bound = config.detection_bound(Transport::WebRtc).unwrap();
-    // The remote runs no policy: the plain testkit node.
-    let mut remote = ChildNode::spawn(ChildSpec::new(TransportKind::WebRtc, 31))
+    let bound = config
+        .detection_bound(Transport::of(&transport.listen_addr(0)))
+        .unwrap();
+    let remote = ChildNode::spawn(ChildSpec::new(transport, seed))
         .await
         .unwrap();
-    let mut survivor = pruning_node(TransportKind::WebRtc, config).await;
+    let mut survivor = pruning_node(transport, config).await;
     let connection = survivor
         .connect(remote.peer_id(), remote.addr().clone(), CONNECT)
         .await
         .unwrap();
     wait_answered(&survivor, connection, 2).await;
+    (remote, survivor, connection, bound)
+}
+
+#[tokio::test]
+async fn webrtc_killed_remote_is_pruned_within_the_bound() {
+    init();
+    let (mut remote, mut survivor, connection, bound) =
+        survivor_of(TransportKind::WebRtc, 31).await;
 
     remote.kill().await.unwrap();
     let killed = Instant::now();
@@ -74,18 +91,15 @@ async fn webrtc_listener_prunes_the_connection_its_dialer_closed() {
     let bound = config.detection_bound(Transport::WebRtc).unwrap();
     let mut listener = pruning_node(TransportKind::WebRtc, config).await;
     let mut dialer = plain_node(TransportKind::WebRtc).await;
-    // Two paths, as the baseline test needs: one direct, one through a proxy.
-    let second_path = UdpProxy::start(testkit::socket_addr(listener.addr()).unwrap())
-        .await
-        .unwrap();
     let (peer, dialer_id) = (listener.peer_id(), dialer.peer_id());
     let first = dialer
         .connect(peer, listener.addr().clone(), CONNECT)
         .await
         .unwrap();
     let a = listener.wait_established(dialer_id, CONNECT).await.unwrap();
-    dialer
-        .connect(peer, second_path.proxied(listener.addr()), CONNECT)
+    // Two paths, as the baseline test needs: one direct, one through a proxy.
+    let (_second_path, _) = dialer
+        .connect_through_proxy(peer, listener.addr(), CONNECT)
         .await
         .unwrap();
     let b = listener.wait_established(dialer_id, CONNECT).await.unwrap();
@@ -122,19 +136,9 @@ async fn quic_blackholed_connection_is_pruned_long_before_the_idle_timeout() {
 #[tokio::test]
 async fn quic_remote_restarted_on_its_port_has_its_old_connection_pruned() {
     init();
-    let config = fast();
-    let bound = config.detection_bound(Transport::Quic).unwrap();
-    // The remote runs no policy; it restarts with its key on its port, and
-    // its new endpoint drops the old connection's packets without a reset.
-    let mut remote = ChildNode::spawn(ChildSpec::new(TransportKind::Quic, 51))
-        .await
-        .unwrap();
-    let mut survivor = pruning_node(TransportKind::Quic, config).await;
-    let old = survivor
-        .connect(remote.peer_id(), remote.addr().clone(), CONNECT)
-        .await
-        .unwrap();
-    wait_answered(&survivor, old, 2).await;
+    // The remote restarts with its key on its port, and its new endpoint
+    // drops the old connection's packets without a reset.
+    let (mut remote, mut survivor, old, bound) = survivor_of(TransportKind::Quic, 51).await;
 
     remote.kill().await.unwrap();
     let killed = Instant::now();

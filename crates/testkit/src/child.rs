@@ -5,9 +5,11 @@
 //! `testkit-node` binary with a [`PlainBehaviour`](crate::PlainBehaviour) and
 //! prints one line, `listening <multiaddr>`, once it listens; asked `table` on
 //! its standard input, it answers `table <peer id>...` with its Kademlia
-//! routing table. It can be started again with the same key on the same port.
-//! With Kademlia it adds the listen addresses identify reports of peers that
-//! speak Kademlia, as rust-libp2p applications do.
+//! routing table; asked `dial <multiaddr>`, it dials. It can be started again
+//! with the same key on the same port. With Kademlia it adds the listen
+//! addresses identify reports of peers that speak Kademlia, as rust-libp2p
+//! applications do. With state-isolation it announces its incarnation (a new
+//! one each start) on every connection, as a restarted policy node would.
 
 use std::{
     io,
@@ -17,7 +19,10 @@ use std::{
     time::Duration,
 };
 
-use libp2p::{Multiaddr, PeerId};
+use libp2p::{
+    swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
+    Multiaddr, PeerId,
+};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
     process::{Child, ChildStdin, ChildStdout, Command},
@@ -29,6 +34,8 @@ use crate::{keypair_from_seed, socket_addr, TransportKind};
 pub const LISTENING: &str = "listening ";
 /// The command a child answers with its Kademlia routing table.
 pub const TABLE: &str = "table";
+/// The command that makes a child dial the address that follows.
+pub const DIAL: &str = "dial ";
 /// The environment variable that names the node binary, when it is not beside the running one.
 pub const NODE_BIN_ENV: &str = "TESTKIT_NODE_BIN";
 
@@ -50,6 +57,8 @@ pub struct ChildSpec {
     pub kad: bool,
     /// Addresses (with `/p2p`) it adds to Kademlia and bootstraps from at start.
     pub bootstrap: Vec<Multiaddr>,
+    /// Whether it runs the state-isolation policy.
+    pub state_isolation: bool,
 }
 
 impl ChildSpec {
@@ -61,7 +70,14 @@ impl ChildSpec {
             port: 0,
             kad: false,
             bootstrap: Vec::new(),
+            state_isolation: false,
         }
+    }
+
+    /// Runs the state-isolation policy too.
+    pub fn with_state_isolation(mut self) -> Self {
+        self.state_isolation = true;
+        self
     }
 
     /// Runs Kademlia too, bootstrapping from `bootstrap`.
@@ -93,6 +109,9 @@ impl ChildSpec {
             args.push("--bootstrap".to_owned());
             args.push(addr.to_string());
         }
+        if self.state_isolation {
+            args.push("--state-isolation".to_owned());
+        }
         args
     }
 
@@ -109,6 +128,7 @@ impl ChildSpec {
                 }
                 "--port" => spec.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
                 "--kad" => spec.kad = true,
+                "--state-isolation" => spec.state_isolation = true,
                 "--bootstrap" => spec
                     .bootstrap
                     .push(value()?.parse().map_err(|e| format!("--bootstrap: {e}"))?),
@@ -165,6 +185,15 @@ impl ChildNode {
         tokio::time::timeout(STARTUP_DEADLINE, answer)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "child node did not answer"))?
+    }
+
+    /// Makes it dial `addr` (not waiting for the connection).
+    pub async fn dial(&mut self, addr: &Multiaddr) -> io::Result<()> {
+        let stdin = &mut self.process.stdin;
+        stdin
+            .write_all(format!("{DIAL}{addr}\n").as_bytes())
+            .await?;
+        stdin.flush().await
     }
 
     /// Its peer id.
@@ -337,17 +366,21 @@ pub async fn run_node(args: impl IntoIterator<Item = String>) -> Result<(), Stri
     let config = crate::NodeConfig::new(spec.transport)
         .with_keypair(keypair_from_seed(spec.key_seed))
         .with_port(spec.port);
-    let mut swarm = config.build(|key| {
-        if spec.kad {
+    let mut swarm = config.build(|key| ChildBehaviour {
+        node: if spec.kad {
             crate::PlainBehaviour::with_kad(key)
         } else {
             crate::PlainBehaviour::new(key)
-        }
+        },
+        isolation: Toggle::from(spec.state_isolation.then(|| {
+            state_isolation::Behaviour::new(state_isolation::Config::default())
+                .expect("the default config is valid")
+        })),
     });
     let addr = crate::listen(&mut swarm, spec.transport, spec.port)
         .await
         .map_err(|e| e.to_string())?;
-    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+    if let Some(kad) = swarm.behaviour_mut().node.kad.as_mut() {
         for bootstrap in &spec.bootstrap {
             let Some(libp2p::multiaddr::Protocol::P2p(peer)) = bootstrap.iter().last() else {
                 return Err(format!("bootstrap address {bootstrap} has no /p2p"));
@@ -366,6 +399,7 @@ pub async fn run_node(args: impl IntoIterator<Item = String>) -> Result<(), Stri
             event = swarm.select_next_some() => learn_kad_addresses(&mut swarm, event),
             line = next_command(&mut commands) => match line {
                 Some(line) if line.trim() == TABLE => answer_table(&mut swarm),
+                Some(line) if line.starts_with(DIAL) => dial(&mut swarm, &line[DIAL.len()..]),
                 Some(other) => eprintln!("testkit-node: unknown command {other:?}"),
                 // The parent closed our input: keep running, without commands.
                 None => commands = None,
@@ -381,20 +415,41 @@ async fn next_command(commands: &mut Option<Lines<BufReader<tokio::io::Stdin>>>)
     }
 }
 
+/// What a child node runs: a plain node, and the policies its spec names.
+#[derive(NetworkBehaviour)]
+struct ChildBehaviour {
+    node: crate::PlainBehaviour,
+    isolation: Toggle<state_isolation::Behaviour>,
+}
+
+fn dial(swarm: &mut libp2p::Swarm<ChildBehaviour>, addr: &str) {
+    match addr.trim().parse::<Multiaddr>() {
+        Ok(addr) => {
+            if let Err(e) = swarm.dial(addr) {
+                eprintln!("testkit-node: dial failed: {e}");
+            }
+        }
+        Err(e) => eprintln!("testkit-node: bad address {addr:?}: {e}"),
+    }
+}
+
 /// Adds to Kademlia the listen addresses identify reports of a peer that speaks it.
 fn learn_kad_addresses(
-    swarm: &mut libp2p::Swarm<crate::PlainBehaviour>,
-    event: libp2p::swarm::SwarmEvent<crate::PlainEvent>,
+    swarm: &mut libp2p::Swarm<ChildBehaviour>,
+    event: libp2p::swarm::SwarmEvent<ChildBehaviourEvent>,
 ) {
     use libp2p::{identify, kad};
 
-    let libp2p::swarm::SwarmEvent::Behaviour(crate::PlainEvent::Identify(event)) = event else {
+    let libp2p::swarm::SwarmEvent::Behaviour(ChildBehaviourEvent::Node(
+        crate::PlainEvent::Identify(event),
+    )) = event
+    else {
         return;
     };
     let identify::Event::Received { peer_id, info, .. } = *event else {
         return;
     };
-    let Some(kad) = swarm.behaviour_mut().kad.as_mut() else {
+    let Some(kad) = swarm.behaviour_mut().node.kad.as_mut() else {
         return;
     };
     if info.protocols.contains(&kad::PROTOCOL_NAME) {
@@ -404,9 +459,9 @@ fn learn_kad_addresses(
     }
 }
 
-fn answer_table(swarm: &mut libp2p::Swarm<crate::PlainBehaviour>) {
+fn answer_table(swarm: &mut libp2p::Swarm<ChildBehaviour>) {
     let mut peers = Vec::new();
-    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+    if let Some(kad) = swarm.behaviour_mut().node.kad.as_mut() {
         for bucket in kad.kbuckets() {
             peers.extend(
                 bucket

@@ -1,0 +1,89 @@
+//! What is not a restart: two connections of one incarnation, and a peer
+//! that does not speak the exchange. Nothing is closed, and the wrapper
+//! still delivers.
+
+use libp2p::swarm::SwarmEvent;
+
+use super::*;
+
+/// Fails on any replacement, stale judgement or close within `window`.
+async fn assert_nothing_closed(node: &mut IsolatedNode, window: Duration) {
+    node.expect_none(window, "a judgement or a close", |event| match event {
+        SwarmEvent::Behaviour(state_isolation::Event::Replaced(r)) => Some(format!("{r:?}")),
+        SwarmEvent::Behaviour(state_isolation::Event::Stale { connection, .. }) => {
+            Some(format!("stale {connection:?}"))
+        }
+        SwarmEvent::ConnectionClosed {
+            connection_id,
+            cause,
+            ..
+        } => Some(format!("closed {connection_id:?}: {cause:?}")),
+        _ => None,
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn two_connections_of_one_incarnation_are_both_kept() {
+    init();
+    let mut a = isolating_node(TransportKind::Quic).await;
+    let mut b = isolating_node(TransportKind::Quic).await;
+    let (a_id, b_id) = (a.peer_id(), b.peer_id());
+    let b_incarnation = b.with(|s| s.behaviour().local_incarnation()).await;
+
+    // Simultaneous dials, each way.
+    let (a_addr, b_addr) = (a.addr().clone(), b.addr().clone());
+    let (from_a, from_b) = tokio::join!(
+        a.connect(b_id, b_addr, CONNECT),
+        b.connect(a_id, a_addr, CONNECT)
+    );
+    let (first, _) = (from_a.unwrap(), from_b.unwrap());
+    let second = a
+        .wait_until(CONNECT, "two connections", move |s| {
+            let connections = s.behaviour().current_connections(&b_id);
+            (connections.len() == 2).then(|| connections.into_iter().find(|c| *c != first).unwrap())
+        })
+        .await
+        .unwrap();
+
+    let one = wait_status(&a, first, Status::Current).await;
+    let other = wait_status(&a, second, Status::Current).await;
+    assert_eq!(one.incarnation, Some(b_incarnation));
+    assert_eq!(
+        (one.incarnation, one.epoch),
+        (other.incarnation, other.epoch)
+    );
+    assert_nothing_closed(&mut a, Duration::from_secs(1)).await;
+    assert!(echo_any(&mut a, b_id).await.result.is_ok());
+}
+
+#[tokio::test]
+async fn a_peer_without_the_protocol_is_never_judged_and_still_served() {
+    init();
+    let mut a = isolating_node(TransportKind::Quic).await;
+    let mut plain = Node::spawn(NodeConfig::new(TransportKind::Quic), PlainBehaviour::new)
+        .await
+        .unwrap();
+    let plain_id = plain.peer_id();
+    plain
+        .connect(a.peer_id(), a.addr().clone(), CONNECT)
+        .await
+        .unwrap();
+    let one = a.wait_established(plain_id, CONNECT).await.unwrap();
+    plain
+        .connect(a.peer_id(), a.addr().clone(), CONNECT)
+        .await
+        .unwrap();
+    let two = a.wait_established(plain_id, CONNECT).await.unwrap();
+
+    for connection in [one, two] {
+        let info = wait_status(&a, connection, Status::Unsupported).await;
+        assert_eq!((info.incarnation, info.epoch), (None, None));
+    }
+    assert_nothing_closed(&mut a, Duration::from_secs(1)).await;
+    let echo = echo_any(&mut a, plain_id).await;
+    assert!(echo.result.is_ok(), "{:?}", echo.result);
+    // Any goes to the newest live connection.
+    assert_eq!(echo.connection, Some(two));
+}

@@ -1,0 +1,91 @@
+//! What the policy waits for and remembers.
+
+use std::{fmt, time::Duration};
+
+/// The configuration of [`crate::Behaviour`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) exchange_timeout: Duration,
+    pub(crate) max_retired: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            exchange_timeout: Duration::from_secs(10),
+            max_retired: 8,
+        }
+    }
+}
+
+impl Config {
+    /// How long one side of the exchange may take, negotiation included
+    /// (default 10 s, rust-libp2p's stream timeout). A connection whose
+    /// remote says nothing in that time stays pending and is never judged.
+    pub fn with_exchange_timeout(mut self, timeout: Duration) -> Self {
+        self.exchange_timeout = timeout;
+        self
+    }
+
+    /// How many replaced incarnations of a connected peer are remembered, so
+    /// that a late connection of one is known stale (default 8).
+    pub fn with_max_retired_incarnations(mut self, max: usize) -> Self {
+        self.max_retired = max;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.exchange_timeout.is_zero() {
+            return Err(ConfigError::ZeroExchangeTimeout);
+        }
+        if self.max_retired == 0 {
+            return Err(ConfigError::NoRetiredIncarnations);
+        }
+        Ok(())
+    }
+}
+
+/// A [`Config`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The exchange timeout is zero: no exchange could complete.
+    ZeroExchangeTimeout,
+    /// No replaced incarnation is remembered: a replaced run's late
+    /// connections would become current again.
+    NoRetiredIncarnations,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroExchangeTimeout => write!(f, "the exchange timeout must not be zero"),
+            Self::NoRetiredIncarnations => {
+                write!(f, "at least one replaced incarnation must be remembered")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_values_are_typed_errors() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        assert_eq!(
+            Config::default()
+                .with_exchange_timeout(Duration::ZERO)
+                .validate(),
+            Err(ConfigError::ZeroExchangeTimeout)
+        );
+        assert_eq!(
+            Config::default()
+                .with_max_retired_incarnations(0)
+                .validate(),
+            Err(ConfigError::NoRetiredIncarnations)
+        );
+    }
+}

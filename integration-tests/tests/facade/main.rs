@@ -159,9 +159,11 @@ async fn policies_do_not_fight(transport: TransportKind) {
     .unwrap();
     match transport {
         TransportKind::WebRtc => {
-            // libp2p-webrtc keeps routing the crashed run's address to the
-            // connection closed for it, so no dial there gets through (see
-            // docs/interop.md); rebootstrap's part is to notice and retry.
+            // The old connection's ICE keepalives reached the restarted peer
+            // before state-isolation closed it, and libp2p-webrtc's listener
+            // then drops every later dial from this node's socket for as long
+            // as it runs (docs/state-isolation.md, "WebRTC-direct"): no
+            // re-dial can get through. rebootstrap's part is to notice and retry.
             x.wait_behaviour(CONNECT, "Degraded and Retrying", |event| match event {
                 state_isolation::Event::Behaviour(ProtectedEvent::Rebootstrap(
                     rebootstrap::Event::Retrying { dialed, .. },

@@ -34,6 +34,19 @@ impl DeadlineTimer {
             self.armed = None;
             return Poll::Pending;
         };
+        // Armed for this deadline already: the delay alone says whether it
+        // passed, without a clock read on every poll.
+        if let Some((armed, delay)) = &mut self.armed {
+            if *armed == deadline {
+                return match delay.poll_unpin(cx) {
+                    Poll::Ready(()) => {
+                        self.armed = None;
+                        Poll::Ready(Instant::now())
+                    }
+                    Poll::Pending => Poll::Pending,
+                };
+            }
+        }
         let now = Instant::now();
         if deadline <= now {
             self.armed = None;

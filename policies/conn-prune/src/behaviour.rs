@@ -170,7 +170,10 @@ impl NetworkBehaviour for Behaviour {
                 Poll::Pending => break,
             }
         }
-        self.waker = Some(cx.waker().clone());
+        // Polled on every swarm poll: clone the waker only when it changed.
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 }

@@ -11,7 +11,6 @@ use std::{
 
 use deadline_timer::DeadlineTimer;
 use futures::{future::BoxFuture, FutureExt};
-use futures_timer::Delay;
 use libp2p_core::{transport::PortUse, Endpoint, Multiaddr};
 use libp2p_identity::PeerId;
 use libp2p_kad::{self as kad, store::RecordStore, QueryResult};
@@ -41,8 +40,10 @@ pub struct Behaviour<S: RecordStore + Send + 'static = kad::store::MemoryStore> 
     listen_addrs: usize,
     /// The lookup that confirms a recovery.
     lookup: Option<kad::QueryId>,
-    check: Delay,
-    attempt_timer: DeadlineTimer,
+    next_check: Instant,
+    /// One timer for the next health check and the next attempt: polled on
+    /// every swarm poll, so one is cheaper than two.
+    timer: DeadlineTimer,
     pending: VecDeque<ToSwarm<Event, THandlerInEvent<kad::Behaviour<S>>>>,
     waker: Option<Waker>,
 }
@@ -67,8 +68,8 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
             connected: HashSet::new(),
             listen_addrs: 0,
             lookup: None,
-            check: Delay::new(check_interval),
-            attempt_timer: DeadlineTimer::new(),
+            next_check: Instant::now() + check_interval,
+            timer: DeadlineTimer::new(),
             pending: VecDeque::new(),
             waker: None,
         })
@@ -187,9 +188,18 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
     /// whether any of them did something.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
-        if self.check.poll_unpin(cx).is_ready() {
-            self.check.reset(self.check_interval);
-            self.check_health();
+        let deadline = match self.recovery.poll_timeout() {
+            Some(attempt) => attempt.min(self.next_check),
+            None => self.next_check,
+        };
+        if let Poll::Ready(now) = self.timer.poll(Some(deadline), cx) {
+            if now >= self.next_check {
+                self.next_check = now + self.check_interval;
+                self.check_health();
+            }
+            if self.recovery.poll_timeout().is_some_and(|t| t <= now) {
+                self.recovery.handle_timeout(now);
+            }
             progressed = true;
         }
         if let Some(fetch) = &mut self.fetching {
@@ -203,10 +213,6 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
                 }
                 progressed = true;
             }
-        }
-        if let Poll::Ready(now) = self.attempt_timer.poll(self.recovery.poll_timeout(), cx) {
-            self.recovery.handle_timeout(now);
-            progressed = true;
         }
         progressed
     }
@@ -325,7 +331,10 @@ impl<S: RecordStore + Send + 'static> NetworkBehaviour for Behaviour<S> {
                 break;
             }
         }
-        self.waker = Some(cx.waker().clone());
+        // Polled on every swarm poll: clone the waker only when it changed.
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 }

@@ -328,7 +328,8 @@ mod tests {
         }
 
         fn announce(&mut self, c: ConnectionId, i: Incarnation, at_ms: u64) -> Judgement {
-            self.registry.on_incarnation(c, i, self.t0 + Duration::from_millis(at_ms))
+            self.registry
+                .on_incarnation(c, i, self.t0 + Duration::from_millis(at_ms))
         }
 
         fn status(&self, c: ConnectionId) -> Status {

@@ -1,0 +1,53 @@
+//! `dht-peers-restart`: failure 5, every peer of a DHT node restarts.
+
+use std::time::{Duration, Instant};
+
+use super::{dht, Arm, Context, RunError, Sample, Scenario, Unit};
+
+/// Plain Kademlia stays alone (until its periodic bootstrap, 5 minutes on);
+/// the policy arm takes conn-prune's detection (about 9.5 s at worst) and
+/// milliseconds more.
+const CAP: Duration = Duration::from_secs(20);
+
+/// How often the peers are asked whether they hold X.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Peers in flight at once, over all runs: `--nodes 8` runs all six runs
+/// together, larger networks fewer.
+const MAX_CHILDREN: usize = 48;
+
+/// See the module docs.
+pub(crate) const SCENARIO: Scenario = Scenario {
+    name: "dht-peers-restart",
+    description: "X, in process on QUIC, is in a Kademlia DHT of --nodes nodes (its peers \
+                  in child processes, three of them its bootstrap peers); every peer is \
+                  SIGKILLed and restarted with its key and port, tables empty (failures 4 \
+                  and 5). Plain arm: Kademlia bootstrapped once at start. Policy arm: \
+                  the facade's QUIC DHT server preset (rebootstrap's defaults around X's \
+                  Kademlia, conn-prune with QUIC probed every 5 s, state-isolation's \
+                  defaults).",
+    metric: "time from the restart until 3 peers hold X",
+    unit: Unit::Millis,
+    cap: Some(CAP),
+    parallel: |ctx| (MAX_CHILDREN / (ctx.nodes - 1)).max(1),
+    requires: super::nothing,
+    run: |arm, ctx| Box::pin(run(arm, ctx)),
+};
+
+async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
+    let dht::Dht { mut peers, x } = dht::join(arm, &ctx).await?;
+    peers.restart_all().await?;
+    let restarted = Instant::now();
+    // The restarted peers' tables start empty: X is back when they hold it again.
+    while restarted.elapsed() <= CAP {
+        if peers
+            .holders(x.peer_id())
+            .await
+            .is_ok_and(|h| h >= dht::HOLDERS)
+        {
+            return Ok(Sample::time(Some(restarted.elapsed()), CAP));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(Sample::time(None, CAP))
+}

@@ -1,0 +1,169 @@
+//! What a lab node runs: the plain application, and on the policy arm the
+//! same application inside the policy bundle of the `transport-policies`
+//! facade, the way a user deploys them.
+//!
+//! Every in-process node of a scenario is a [`LabBehaviour`]. The policy
+//! arm takes whatever the facade's bundle holds, so a policy that lands in
+//! the facade joins the lab's policy arm (and `overhead`) with no change
+//! here; [`policy_config`] is where the lab picks each policy's settings.
+
+use std::time::Duration;
+
+use either::Either;
+use libp2p::{
+    identity::Keypair,
+    kad::{self, store::MemoryStore},
+    multiaddr::Protocol,
+    swarm::NetworkBehaviour,
+    Multiaddr,
+};
+use testkit::{PlainBehaviour, PlainEvent};
+use transport_policies::{conn_prune, state_isolation, Config, ProtectedEvent};
+
+use crate::scenarios::Arm;
+
+/// How often the policy arm probes QUIC connections: the 5 s that conn-prune
+/// probes WebRTC-direct with by default, and the facade's QUIC DHT server
+/// preset. QUIC is not probed by default (it notices a silent path itself,
+/// at its idle timeout); 5 s keeps probe traffic at about 70 B/s a connection.
+pub const QUIC_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The policy bundle around the plain application.
+pub type Bundle = transport_policies::Policies<PlainBehaviour>;
+
+/// The policies as the policy arm deploys them. A Kademlia node (with its
+/// `bootstrap` peers) gets the facade's QUIC DHT server preset: conn-prune's
+/// defaults with QUIC probed every [`QUIC_PROBE_INTERVAL`], state-isolation's
+/// defaults, rebootstrap's defaults. Any other node gets the facade's
+/// defaults (conn-prune's and state-isolation's, the browser-facing WebRTC
+/// preset) with QUIC probed as well.
+pub fn policy_config(bootstrap: Option<Vec<Multiaddr>>) -> Config {
+    match bootstrap {
+        Some(bootstrap) => Config::quic_dht_server(bootstrap),
+        None => Config::default().with_prune(Some(
+            conn_prune::Config::default()
+                .with_probe_interval(conn_prune::Transport::Quic, Some(QUIC_PROBE_INTERVAL)),
+        )),
+    }
+}
+
+/// A lab node: the testkit's plain application (echo, ping, identify, and
+/// Kademlia on a DHT node) on the plain arm; the same application inside the
+/// facade's [`Bundle`] on the policy arm.
+#[derive(NetworkBehaviour)]
+#[behaviour(to_swarm = "LabEvent")]
+pub struct LabBehaviour {
+    // `Either` rather than two node types: every scenario is written once,
+    // and the plain arm carries no policy code at all, not even switched off.
+    node: Either<PlainBehaviour, Bundle>,
+}
+
+impl LabBehaviour {
+    /// A node without Kademlia.
+    pub fn new(arm: Arm, key: &Keypair) -> Self {
+        let node = match arm {
+            Arm::Plain => Either::Left(PlainBehaviour::new(key)),
+            Arm::Policy => Either::Right(
+                Bundle::new(PlainBehaviour::new(key), None, policy_config(None))
+                    .expect("the lab's policy config is valid"),
+            ),
+        };
+        Self { node }
+    }
+
+    /// A Kademlia server that knows `bootstrap`. On the plain arm Kademlia
+    /// is the application's, with the addresses added (the caller
+    /// bootstraps once, as applications do at start); on the policy arm
+    /// rebootstrap wraps it and takes `bootstrap` as its bootstrap peers.
+    pub fn with_kad(arm: Arm, key: &Keypair, bootstrap: Vec<Multiaddr>) -> Self {
+        let node = match arm {
+            Arm::Plain => {
+                let mut app = PlainBehaviour::with_kad(key);
+                let kad = app.kad.as_mut().expect("with_kad runs Kademlia");
+                for addr in bootstrap {
+                    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                        kad.add_address(&peer, addr);
+                    }
+                }
+                Either::Left(app)
+            }
+            Arm::Policy => Either::Right(
+                Bundle::new(
+                    PlainBehaviour::new(key),
+                    Some(server_kad(key)),
+                    policy_config(Some(bootstrap)),
+                )
+                .expect("testkit addresses end in /p2p"),
+            ),
+        };
+        Self { node }
+    }
+
+    /// The application, on either arm.
+    pub fn app_mut(&mut self) -> &mut PlainBehaviour {
+        match &mut self.node {
+            Either::Left(app) => app,
+            Either::Right(bundle) => bundle.app_mut(),
+        }
+    }
+
+    /// The node's Kademlia, on either arm, if it runs one.
+    pub fn kad_mut(&mut self) -> Option<&mut kad::Behaviour<MemoryStore>> {
+        match &mut self.node {
+            Either::Left(app) => app.kad.as_mut(),
+            Either::Right(bundle) => bundle.rebootstrap_mut().map(|r| r.kad_mut()),
+        }
+    }
+
+    /// conn-prune, on the policy arm.
+    pub fn prune(&self) -> Option<&conn_prune::Behaviour> {
+        match &self.node {
+            Either::Left(_) => None,
+            Either::Right(bundle) => bundle.prune(),
+        }
+    }
+}
+
+/// An event of a [`LabBehaviour`]: the application's, on either arm, or the
+/// policies'.
+#[derive(Debug)]
+pub enum LabEvent {
+    /// The application's protocols.
+    App(PlainEvent),
+    /// The policies: what they did. Never an application event, which
+    /// comes as [`LabEvent::App`].
+    Policy(Box<transport_policies::Event<PlainBehaviour>>),
+}
+
+impl From<Either<PlainEvent, transport_policies::Event<PlainBehaviour>>> for LabEvent {
+    fn from(event: Either<PlainEvent, transport_policies::Event<PlainBehaviour>>) -> Self {
+        match event {
+            Either::Left(event)
+            | Either::Right(state_isolation::Event::Behaviour(ProtectedEvent::App(event))) => {
+                Self::App(event)
+            }
+            Either::Right(event) => Self::Policy(Box::new(event)),
+        }
+    }
+}
+
+/// Kademlia in server mode, as [`PlainBehaviour::with_kad`] runs it
+/// (loopback nodes would otherwise stay clients).
+fn server_kad(key: &Keypair) -> kad::Behaviour<MemoryStore> {
+    let peer = key.public().to_peer_id();
+    let mut kad = kad::Behaviour::new(peer, MemoryStore::new(peer));
+    kad.set_mode(Some(kad::Mode::Server));
+    kad
+}
+
+/// Routing-table entries of connected peers: how much of the DHT a node is in.
+pub fn live_entries(kad: &mut kad::Behaviour<MemoryStore>) -> usize {
+    kad.kbuckets()
+        .map(|bucket| {
+            bucket
+                .iter()
+                .filter(|entry| entry.status == kad::NodeStatus::Connected)
+                .count()
+        })
+        .sum()
+}

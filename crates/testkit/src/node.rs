@@ -229,7 +229,11 @@ where
     }
 
     /// Puts a fresh [`UdpProxy`] in front of `addr` and connects to `peer`
-    /// through it, as [`Node::connect`] does.
+    /// through it, as [`Node::connect`] does. A connect that fails is tried
+    /// twice more, each time through another fresh proxy: now and then a
+    /// WebRTC-direct connect never opens its data channel (rust-libp2p issue
+    /// 3223), and a failed attempt leaves the listener dropping that source
+    /// address's packets, so a retry must come from a new address.
     pub async fn connect_through_proxy(
         &mut self,
         peer: PeerId,
@@ -238,11 +242,20 @@ where
     ) -> Result<(UdpProxy, ConnectionId), ConnectError> {
         let upstream = socket_addr(addr)
             .ok_or_else(|| ConnectError::Dial(format!("{addr} has no IP and port")))?;
-        let proxy = UdpProxy::start(upstream)
-            .await
-            .map_err(|e| ConnectError::Dial(format!("proxy: {e}")))?;
-        let connection = self.connect(peer, proxy.proxied(addr), within).await?;
-        Ok((proxy, connection))
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let proxy = UdpProxy::start(upstream)
+                .await
+                .map_err(|e| ConnectError::Dial(format!("proxy: {e}")))?;
+            match self.connect(peer, proxy.proxied(addr), within).await {
+                Ok(connection) => return Ok((proxy, connection)),
+                Err(e) if attempts < 3 => {
+                    tracing::warn!("connect through a proxy failed, trying a fresh one: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Waits until a connection from `peer` is established, and returns its id.

@@ -64,6 +64,17 @@ fn pruned(event: &Event) -> Option<ConnectionId> {
     }
 }
 
+async fn wait_rejoined(node: &mut Node<Bundle>, within: Duration) {
+    node.wait_behaviour(within, "Rejoined", |event| match event {
+        state_isolation::Event::Behaviour(ProtectedEvent::Rebootstrap(
+            rebootstrap::Event::Rejoined { .. },
+        )) => Some(()),
+        _ => None,
+    })
+    .await
+    .unwrap();
+}
+
 async fn echo_lands_on(node: &mut Node<Bundle>, peer: PeerId) -> Option<ConnectionId> {
     let id = node
         .with(move |s| s.behaviour_mut().app_mut().echo.send(peer, Target::Any))
@@ -83,6 +94,33 @@ async fn echo_lands_on(node: &mut Node<Bundle>, peer: PeerId) -> Option<Connecti
     echo.connection
 }
 
+/// Makes the restarted peer dial `x` through a fresh proxy and waits for
+/// state-isolation's `Replaced`. A connect that fails is tried again through
+/// another fresh proxy: the failed attempt leaves the listener dropping that
+/// source address's packets (docs/state-isolation.md).
+async fn reconnect_through_proxy(
+    x: &mut Node<Bundle>,
+    peer_node: &mut ChildNode,
+) -> (UdpProxy, state_isolation::Replacement) {
+    for _ in 0..3 {
+        let proxy = UdpProxy::start(testkit::socket_addr(x.addr()).unwrap())
+            .await
+            .unwrap();
+        peer_node.dial(&proxy.proxied(x.addr())).await.unwrap();
+        let replaced = x
+            .wait_behaviour(CONNECT + CONNECT, "Replaced", |event| match event {
+                state_isolation::Event::Replaced(r) => Some(r.clone()),
+                _ => None,
+            })
+            .await;
+        match replaced {
+            Ok(replaced) => return (proxy, replaced),
+            Err(e) => eprintln!("reconnect failed, again through a fresh proxy: {e}"),
+        }
+    }
+    panic!("three reconnects failed");
+}
+
 async fn policies_do_not_fight(transport: TransportKind) {
     testkit::init_tracing();
     let mut peer_node = ChildNode::spawn(
@@ -95,16 +133,15 @@ async fn policies_do_not_fight(transport: TransportKind) {
     let peer = peer_node.peer_id();
     let mut x = bundle_node(transport, peer_node.addr().clone()).await;
 
-    // rebootstrap joins through the bootstrap peer at start.
+    // rebootstrap joins through the bootstrap peer at start. The peer dials
+    // too, on a second path: now and then a WebRTC connect never opens its
+    // data channel (rust-libp2p issue 3223), and one path is enough.
+    let start_path = UdpProxy::start(testkit::socket_addr(x.addr()).unwrap())
+        .await
+        .unwrap();
+    peer_node.dial(&start_path.proxied(x.addr())).await.unwrap();
     let first = x.wait_established(peer, CONNECT).await.unwrap();
-    x.wait_behaviour(CONNECT, "Rejoined", |event| match event {
-        state_isolation::Event::Behaviour(ProtectedEvent::Rebootstrap(
-            rebootstrap::Event::Rejoined { .. },
-        )) => Some(()),
-        _ => None,
-    })
-    .await
-    .unwrap();
+    wait_rejoined(&mut x, CONNECT).await;
 
     // Healthy: probed, answered, never pruned or replaced; requests served.
     x.wait_until(CONNECT + CONNECT, "healthy probe rounds", move |s| {
@@ -120,24 +157,25 @@ async fn policies_do_not_fight(transport: TransportKind) {
         .await
         .map(|info| info.status);
     assert_eq!(status, Some(state_isolation::Status::Current));
-    assert_eq!(echo_lands_on(&mut x, peer).await, Some(first));
+    let mut before = x
+        .with(move |s| s.behaviour().policy().map(|p| p.current_connections(&peer)))
+        .await
+        .unwrap();
+    let served_on = echo_lands_on(&mut x, peer).await.unwrap();
+    assert!(before.contains(&served_on));
 
     // The peer crashes and comes back through a proxy (a new path, which
     // WebRTC needs, and one the test can cut): the old connection goes at once.
     peer_node.kill().await.unwrap();
     peer_node.restart().await.unwrap();
-    let proxy = UdpProxy::start(testkit::socket_addr(x.addr()).unwrap())
-        .await
-        .unwrap();
-    peer_node.dial(&proxy.proxied(x.addr())).await.unwrap();
-    let replaced = x
-        .wait_behaviour(CONNECT, "Replaced", |event| match event {
-            state_isolation::Event::Replaced(r) => Some(r.clone()),
-            _ => None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(replaced.closed, vec![first]);
+    let (proxy, replaced) = reconnect_through_proxy(&mut x, &mut peer_node).await;
+    let mut closed = replaced.closed.clone();
+    closed.sort_unstable();
+    before.sort_unstable();
+    assert_eq!(
+        closed, before,
+        "every connection of the old run, and only those"
+    );
     let second = replaced.connection;
     assert_eq!(echo_lands_on(&mut x, peer).await, Some(second));
 
@@ -174,14 +212,7 @@ async fn policies_do_not_fight(transport: TransportKind) {
             .unwrap();
         }
         _ => {
-            x.wait_behaviour(CONNECT + CONNECT, "Rejoined", |event| match event {
-                state_isolation::Event::Behaviour(ProtectedEvent::Rebootstrap(
-                    rebootstrap::Event::Rejoined { .. },
-                )) => Some(()),
-                _ => None,
-            })
-            .await
-            .unwrap();
+            wait_rejoined(&mut x, CONNECT + CONNECT).await;
             let live = x
                 .with(move |s| s.behaviour().policy().map(|p| p.current_connections(&peer)))
                 .await

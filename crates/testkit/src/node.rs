@@ -228,6 +228,27 @@ where
         .map_err(ConnectError::Timeout)?
     }
 
+    /// Connects to `peer` at `addr` as [`Node::connect`] does; if that fails,
+    /// through fresh proxies as [`Node::connect_through_proxy`] does (a failed
+    /// WebRTC-direct attempt leaves the listener dropping this node's
+    /// packets, so a retry must come from a new address). Keep the proxy,
+    /// when there is one, as long as the connection.
+    pub async fn connect_retrying(
+        &mut self,
+        peer: PeerId,
+        addr: &Multiaddr,
+        within: Duration,
+    ) -> Result<(Option<UdpProxy>, ConnectionId), ConnectError> {
+        match self.connect(peer, addr.clone(), within).await {
+            Ok(connection) => Ok((None, connection)),
+            Err(e) => {
+                tracing::warn!("connect failed, trying through a proxy: {e}");
+                let (proxy, connection) = self.connect_through_proxy(peer, addr, within).await?;
+                Ok((Some(proxy), connection))
+            }
+        }
+    }
+
     /// Puts a fresh [`UdpProxy`] in front of `addr` and connects to `peer`
     /// through it, as [`Node::connect`] does. A connect that fails is tried
     /// twice more, each time through another fresh proxy: now and then a

@@ -60,8 +60,8 @@ async fn killed_remote_is_never_closed_and_streams_time_out() {
         .await
         .unwrap();
     let peer = remote.peer_id();
-    let connection = survivor
-        .connect(peer, remote.addr().clone(), CONNECT)
+    let (_path, connection) = survivor
+        .connect_retrying(peer, remote.addr(), CONNECT)
         .await
         .unwrap();
     assert!(echo_on(&mut survivor, peer, connection, CONNECT)
@@ -98,8 +98,8 @@ async fn listener_misses_the_close_of_one_of_two_connections() {
         .await
         .unwrap();
     let (peer, dialer_id) = (listener.peer_id(), dialer.peer_id());
-    let first = dialer
-        .connect(peer, listener.addr().clone(), CONNECT)
+    let (_first_path, first) = dialer
+        .connect_retrying(peer, listener.addr(), CONNECT)
         .await
         .unwrap();
     // The listener's UDP mux binds a remote address to one connection, so the

@@ -58,8 +58,8 @@ async fn a_peer_without_the_policy_is_probed_and_never_pruned() {
             .with_probe_interval(Transport::Quic, every_200ms)
             .with_probe_interval(Transport::WebRtc, every_200ms);
         let mut pruning = pruning_node(transport, config).await;
-        let connection = pruning
-            .connect(plain.peer_id(), plain.addr().clone(), CONNECT)
+        let (_path, connection) = pruning
+            .connect_retrying(plain.peer_id(), plain.addr(), CONNECT)
             .await
             .unwrap();
         // The plain peer answers every probe with "protocol not supported".

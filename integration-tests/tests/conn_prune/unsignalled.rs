@@ -45,7 +45,8 @@ async fn webrtc_blackholed_connection_is_pruned_within_the_bound() {
 }
 
 /// A child node running no policy (the plain testkit node), and a survivor
-/// with the [`fast`] policy connected to it that has learnt the RTT.
+/// with the [`fast`] policy connected to it that has learnt the RTT; with the
+/// proxy the connection goes through, if its first connect failed.
 async fn survivor_of(
     transport: TransportKind,
     seed: u64,
@@ -54,6 +55,7 @@ async fn survivor_of(
     PruningNode,
     libp2p::swarm::ConnectionId,
     Duration,
+    Option<testkit::UdpProxy>,
 ) {
     let config = fast();
     let bound = config
@@ -63,18 +65,18 @@ async fn survivor_of(
         .await
         .unwrap();
     let mut survivor = pruning_node(transport, config).await;
-    let connection = survivor
-        .connect(remote.peer_id(), remote.addr().clone(), CONNECT)
+    let (path, connection) = survivor
+        .connect_retrying(remote.peer_id(), remote.addr(), CONNECT)
         .await
         .unwrap();
     wait_answered(&survivor, connection, 2).await;
-    (remote, survivor, connection, bound)
+    (remote, survivor, connection, bound, path)
 }
 
 #[tokio::test]
 async fn webrtc_killed_remote_is_pruned_within_the_bound() {
     init();
-    let (mut remote, mut survivor, connection, bound) =
+    let (mut remote, mut survivor, connection, bound, _path) =
         survivor_of(TransportKind::WebRtc, 31).await;
 
     remote.kill().await.unwrap();
@@ -92,8 +94,8 @@ async fn webrtc_listener_prunes_the_connection_its_dialer_closed() {
     let mut listener = pruning_node(TransportKind::WebRtc, config).await;
     let mut dialer = plain_node(TransportKind::WebRtc).await;
     let (peer, dialer_id) = (listener.peer_id(), dialer.peer_id());
-    let first = dialer
-        .connect(peer, listener.addr().clone(), CONNECT)
+    let (_first_path, first) = dialer
+        .connect_retrying(peer, listener.addr(), CONNECT)
         .await
         .unwrap();
     let a = listener.wait_established(dialer_id, CONNECT).await.unwrap();
@@ -138,7 +140,7 @@ async fn quic_remote_restarted_on_its_port_has_its_old_connection_pruned() {
     init();
     // The remote restarts with its key on its port, and its new endpoint
     // drops the old connection's packets without a reset.
-    let (mut remote, mut survivor, old, bound) = survivor_of(TransportKind::Quic, 51).await;
+    let (mut remote, mut survivor, old, bound, _path) = survivor_of(TransportKind::Quic, 51).await;
 
     remote.kill().await.unwrap();
     let killed = Instant::now();

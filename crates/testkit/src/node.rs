@@ -5,6 +5,7 @@ use std::{fmt, time::Duration};
 
 use futures::StreamExt;
 use libp2p::{
+    core::ConnectedPoint,
     identity::Keypair,
     swarm::{
         dial_opts::DialOpts, dial_opts::PeerCondition, ConnectionId, NetworkBehaviour, SwarmEvent,
@@ -13,7 +14,7 @@ use libp2p::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{socket_addr, swarm::listen, ListenError, NodeConfig, UdpProxy};
+use crate::{socket_addr, swarm::listen, ChildNode, ListenError, NodeConfig, UdpProxy};
 
 type Command<B> = Box<dyn FnOnce(&mut Swarm<B>) + Send>;
 
@@ -246,6 +247,54 @@ where
                 let (proxy, connection) = self.connect_through_proxy(peer, addr, within).await?;
                 Ok((Some(proxy), connection))
             }
+        }
+    }
+
+    /// Makes `child` dial this node at `addr` and waits for the connection,
+    /// inbound here. A failed connect is tried again through a fresh proxy
+    /// in front of this node, as [`Node::connect_through_proxy`] does. Keep
+    /// the proxy, when there is one, as long as the connection.
+    pub async fn accept_from(
+        &mut self,
+        child: &mut ChildNode,
+        addr: &Multiaddr,
+        within: Duration,
+    ) -> Result<(Option<UdpProxy>, ConnectionId), ConnectError> {
+        let peer = child.peer_id();
+        let upstream = socket_addr(&self.addr)
+            .ok_or_else(|| ConnectError::Dial(format!("{} has no IP and port", self.addr)))?;
+        let (mut proxy, mut addr) = (None, addr.clone());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            child
+                .dial(&addr)
+                .await
+                .map_err(|e| ConnectError::Dial(format!("child: {e}")))?;
+            // Inbound: a dial of this node's own to the child may run meanwhile.
+            let inbound = self
+                .wait_for(within, "the child's connection", |event| match event {
+                    SwarmEvent::ConnectionEstablished {
+                        peer_id,
+                        connection_id,
+                        endpoint: ConnectedPoint::Listener { .. },
+                        ..
+                    } if *peer_id == peer => Some(*connection_id),
+                    _ => None,
+                })
+                .await;
+            match inbound {
+                Ok(connection) => return Ok((proxy, connection)),
+                Err(e) if attempts < 3 => {
+                    tracing::warn!("the child's connect failed, again through a fresh proxy: {e}");
+                }
+                Err(e) => return Err(ConnectError::Timeout(e)),
+            }
+            let fresh = UdpProxy::start(upstream)
+                .await
+                .map_err(|e| ConnectError::Dial(format!("proxy: {e}")))?;
+            addr = fresh.proxied(&self.addr);
+            proxy = Some(fresh);
         }
     }
 

@@ -100,16 +100,7 @@ async fn a_tab_probed_past_its_stream_ids_is_never_pruned() {
         connect_browser(&mut node, &dir, PageOptions::default()).await;
     let started = Instant::now();
     wait_answered(&node, connection, probes, interval * 3).await;
-    node.expect_none(Duration::from_millis(100), "prune or close", |event| {
-        matches!(
-            event,
-            SwarmEvent::Behaviour(PoliciesEvent::Prune(conn_prune::Event::Pruned { .. }))
-                | SwarmEvent::ConnectionClosed { .. }
-        )
-        .then_some(())
-    })
-    .await
-    .unwrap();
+    assert_kept(&mut node, Duration::from_millis(100)).await;
     browser.command("echo", ECHO).await;
     browser.catch_up();
     assert_eq!(browser.state.closes(), 0, "{}", browser.state.json);

@@ -237,6 +237,20 @@ async fn wait_closed(
     }
 }
 
+/// Fails on any prune or close within `window`.
+async fn assert_kept(node: &mut PolicyNode, window: Duration) {
+    node.expect_none(window, "a prune or close", |event| {
+        matches!(
+            event,
+            SwarmEvent::Behaviour(PoliciesEvent::Prune(conn_prune::Event::Pruned { .. }))
+                | SwarmEvent::ConnectionClosed { .. }
+        )
+        .then_some(())
+    })
+    .await
+    .unwrap();
+}
+
 fn init() {
     testkit::init_tracing();
 }

@@ -145,16 +145,7 @@ async fn two_live_tabs_with_one_kept_key_are_both_kept() {
         )
         .await
         .unwrap();
-    node.expect_none(Duration::from_secs(1), "a prune or close", |event| {
-        matches!(
-            event,
-            SwarmEvent::Behaviour(PoliciesEvent::Prune(conn_prune::Event::Pruned { .. }))
-                | SwarmEvent::ConnectionClosed { .. }
-        )
-        .then_some(())
-    })
-    .await
-    .unwrap();
+    assert_kept(&mut node, Duration::from_secs(1)).await;
     let mut current = node
         .with(move |s| s.behaviour().isolated.current_connections(&peer))
         .await;

@@ -7,9 +7,8 @@
 use std::time::Duration;
 
 use libp2p::{
-    core::ConnectedPoint,
     kad::{self, store::MemoryStore},
-    swarm::{ConnectionId, SwarmEvent},
+    swarm::ConnectionId,
     PeerId,
 };
 use testkit::{
@@ -84,40 +83,6 @@ async fn echo_lands_on(node: &mut Node<Bundle>, peer: PeerId) -> Option<Connecti
     echo.connection
 }
 
-/// Makes the restarted peer dial `x` through a fresh proxy and returns the
-/// new connection. A connect that fails is tried again through another
-/// fresh proxy: the failed attempt leaves the listener dropping that source
-/// address's packets (docs/state-isolation.md).
-async fn reconnect_through_proxy(
-    x: &mut Node<Bundle>,
-    peer_node: &mut ChildNode,
-) -> (UdpProxy, ConnectionId) {
-    for _ in 0..3 {
-        let proxy = UdpProxy::start(testkit::socket_addr(x.addr()).unwrap())
-            .await
-            .unwrap();
-        peer_node.dial(&proxy.proxied(x.addr())).await.unwrap();
-        // The peer's dial, inbound here; rebootstrap may be dialing out too.
-        let peer = peer_node.peer_id();
-        let inbound = x
-            .wait_for(CONNECT, "the peer's connection", |event| match event {
-                SwarmEvent::ConnectionEstablished {
-                    peer_id,
-                    connection_id,
-                    endpoint: ConnectedPoint::Listener { .. },
-                    ..
-                } if *peer_id == peer => Some(*connection_id),
-                _ => None,
-            })
-            .await;
-        match inbound {
-            Ok(connection) => return (proxy, connection),
-            Err(e) => eprintln!("reconnect failed, again through a fresh proxy: {e}"),
-        }
-    }
-    panic!("three reconnects failed");
-}
-
 async fn policies_do_not_fight(transport: TransportKind) {
     testkit::init_tracing();
     let mut peer_node = ChildNode::spawn(
@@ -171,7 +136,14 @@ async fn policies_do_not_fight(transport: TransportKind) {
     // WebRTC needs, and one the test can cut): the old connection goes at once.
     peer_node.kill().await.unwrap();
     peer_node.restart().await.unwrap();
-    let (proxy, second) = reconnect_through_proxy(&mut x, &mut peer_node).await;
+    let path = UdpProxy::start(testkit::socket_addr(x.addr()).unwrap())
+        .await
+        .unwrap();
+    let (retry_path, second) = x
+        .accept_from(&mut peer_node, &path.proxied(x.addr()), CONNECT)
+        .await
+        .unwrap();
+    let proxy = retry_path.unwrap_or(path);
     // Every connection of the old run goes: at once, by state-isolation, as
     // the new run announces itself; or by conn-prune first, when the
     // reconnect needed a retry (longer than conn-prune's detection here).

@@ -25,13 +25,12 @@ async fn crash_and_reconnect(
     second: &libp2p::Multiaddr,
 ) -> Replaced {
     let peer = child.peer_id();
-    let mut proxies = Vec::new();
-    let old = child_connects(node, child, first, &mut proxies).await;
+    let (_old_path, old) = node.accept_from(child, first, CONNECT).await.unwrap();
     let before = wait_status(node, old, Status::Current).await;
 
     child.kill().await.unwrap();
     child.restart().await.unwrap();
-    let new = child_connects(node, child, second, &mut proxies).await;
+    let (_new_path, new) = node.accept_from(child, second, CONNECT).await.unwrap();
     let established_at = Instant::now();
 
     let (mut replacement, mut closed_at) = (None, None);
@@ -77,34 +76,6 @@ async fn crash_and_reconnect(
         "{new_to_old_closed:?}"
     );
     Replaced { old, new }
-}
-
-/// Makes `child` dial `node` at `addr` and returns the connection. Now and
-/// then a WebRTC connect never opens its data channel (rust-libp2p issue
-/// 3223), and the failed attempt leaves the listener dropping that source
-/// address's packets (docs/state-isolation.md), so a retry comes through a
-/// fresh proxy, from a new address. The proxies are kept in `proxies`.
-async fn child_connects(
-    node: &mut IsolatedNode,
-    child: &mut ChildNode,
-    addr: &libp2p::Multiaddr,
-    proxies: &mut Vec<UdpProxy>,
-) -> ConnectionId {
-    let peer = child.peer_id();
-    let mut addr = addr.clone();
-    for _ in 0..3 {
-        child.dial(&addr).await.unwrap();
-        match node.wait_established(peer, CONNECT).await {
-            Ok(connection) => return connection,
-            Err(e) => eprintln!("connect failed, again through a fresh proxy: {e}"),
-        }
-        let proxy = UdpProxy::start(testkit::socket_addr(node.addr()).unwrap())
-            .await
-            .unwrap();
-        addr = proxy.proxied(node.addr());
-        proxies.push(proxy);
-    }
-    panic!("three connects failed");
 }
 
 /// A request through the wrapper right after the replacement lands on the new connection.

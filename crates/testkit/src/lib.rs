@@ -55,7 +55,7 @@ pub use keys::keypair_from_seed;
 pub use network::{ChildNetwork, Network};
 pub use node::{ConnectError, Node, Unexpected, WaitError};
 pub use proxy::{Direction, Faults, PacketCounts, UdpProxy};
-pub use swarm::{listen, ListenError, NodeConfig};
+pub use swarm::{listen, ListenError, NodeConfig, TransportLayer};
 pub use transport::{socket_addr, with_socket_addr, TransportKind};
 
 /// Installs rustls' ring crypto provider for the process.

@@ -1,13 +1,15 @@
 //! Building a swarm on a real transport and listening on loopback.
 
-use std::time::Duration;
+use std::{fmt, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use libp2p::{
+    core::{muxing::StreamMuxerBox, transport::Boxed},
     identity::Keypair,
     multiaddr::Protocol,
+    quic,
     swarm::{self, NetworkBehaviour, SwarmEvent},
-    Multiaddr, Swarm,
+    Multiaddr, PeerId, Swarm, Transport as _,
 };
 
 use crate::{TransportKind, WaitError};
@@ -26,6 +28,23 @@ pub struct NodeConfig {
     pub port: u16,
     /// The swarm's idle connection timeout.
     pub idle_connection_timeout: Duration,
+    /// How many streams the remote may open on one QUIC connection
+    /// (libp2p-quic's `max_concurrent_stream_limit`, 256 by default).
+    pub quic_max_concurrent_streams: Option<u32>,
+    /// Applied to the built transport: where a muxer wrapper goes.
+    pub transport_layer: Option<TransportLayer>,
+}
+
+/// A function that wraps a node's transport, for [`NodeConfig::with_transport_layer`].
+#[derive(Clone)]
+pub struct TransportLayer(
+    Arc<dyn Fn(Boxed<(PeerId, StreamMuxerBox)>) -> Boxed<(PeerId, StreamMuxerBox)> + Send + Sync>,
+);
+
+impl fmt::Debug for TransportLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TransportLayer")
+    }
 }
 
 impl NodeConfig {
@@ -41,6 +60,46 @@ impl NodeConfig {
             keypair: Keypair::generate_ed25519(),
             port: 0,
             idle_connection_timeout: Duration::from_secs(3600),
+            quic_max_concurrent_streams: None,
+            transport_layer: None,
+        }
+    }
+
+    /// Lets the remote open at most `limit` concurrent streams on each QUIC
+    /// connection: a low limit starves a peer that opens more.
+    pub fn with_quic_max_concurrent_streams(mut self, limit: u32) -> Self {
+        self.quic_max_concurrent_streams = Some(limit);
+        self
+    }
+
+    /// Wraps the node's transport with `layer`, for example a muxer wrapper
+    /// (`stream_quota::Quota::transport`).
+    pub fn with_transport_layer(
+        mut self,
+        layer: impl Fn(Boxed<(PeerId, StreamMuxerBox)>) -> Boxed<(PeerId, StreamMuxerBox)>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        self.transport_layer = Some(TransportLayer(Arc::new(layer)));
+        self
+    }
+
+    /// The node's transport, with its options and layer applied.
+    pub fn build_transport(&self) -> Boxed<(PeerId, StreamMuxerBox)> {
+        let transport = match (self.transport, self.quic_max_concurrent_streams) {
+            (crate::TransportKind::Quic, Some(limit)) => {
+                let mut config = quic::Config::new(&self.keypair);
+                config.max_concurrent_stream_limit = limit;
+                quic::tokio::Transport::new(config)
+                    .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+                    .boxed()
+            }
+            (kind, _) => kind.build(&self.keypair),
+        };
+        match &self.transport_layer {
+            Some(layer) => (layer.0)(transport),
+            None => transport,
         }
     }
 
@@ -66,7 +125,7 @@ impl NodeConfig {
     pub fn build<B: NetworkBehaviour>(&self, behaviour: impl FnOnce(&Keypair) -> B) -> Swarm<B> {
         crate::install_crypto_provider();
         Swarm::new(
-            self.transport.build(&self.keypair),
+            self.build_transport(),
             behaviour(&self.keypair),
             self.keypair.public().to_peer_id(),
             swarm::Config::with_tokio_executor()

@@ -1,0 +1,2 @@
+//! Placeholder: streams and bytes per second, wrapped against plain.
+fn main() {}

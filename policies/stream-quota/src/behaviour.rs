@@ -1,0 +1,231 @@
+//! The `NetworkBehaviour`: ties the ledger's muxers to the swarm's
+//! connections, reports refusals, starvation and leaks, and recycles starved
+//! connections.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    convert::Infallible,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use deadline_timer::DeadlineTimer;
+use libp2p_core::{transport::PortUse, ConnectedPoint, Endpoint, Multiaddr};
+use libp2p_identity::PeerId;
+use libp2p_swarm::{
+    dial_opts::{DialOpts, PeerCondition},
+    dummy, CloseConnection, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
+
+use crate::{ledger::Decision, ledger::Refusal, Event, Quota, Snapshot};
+
+/// Reports what the [`Quota`]'s ledger decided and recycles starved
+/// connections. See the [crate docs](crate).
+#[derive(Debug)]
+pub struct Behaviour {
+    quota: Quota,
+    recycle: bool,
+    /// The ledger's next deadline, as last read.
+    deadline: Option<Instant>,
+    timer: DeadlineTimer,
+    /// Recycling dials in flight: the dial's connection, the starved one.
+    recycling: HashMap<ConnectionId, (PeerId, ConnectionId)>,
+    actions: VecDeque<ToSwarm<Event, Infallible>>,
+    warned_unwrapped: bool,
+}
+
+impl Behaviour {
+    /// The behaviour reading `quota`, whose [`Quota::transport`] wraps the
+    /// swarm's transport.
+    pub fn new(quota: &Quota) -> Self {
+        Self {
+            recycle: quota.config().recycle_starved,
+            quota: quota.clone(),
+            deadline: None,
+            timer: DeadlineTimer::new(),
+            recycling: HashMap::new(),
+            actions: VecDeque::new(),
+            warned_unwrapped: false,
+        }
+    }
+
+    /// Every scope's counts now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.quota.snapshot()
+    }
+
+    /// The ledger it reads.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    fn on_refusal(&mut self, refusal: Refusal) {
+        self.actions
+            .push_back(ToSwarm::GenerateEvent(Event::Refused {
+                peer: refusal.peer,
+                connection: refusal.connection,
+                error: refusal.error,
+            }));
+    }
+
+    fn on_decision(&mut self, decision: Decision) {
+        match decision {
+            Decision::Starved {
+                peer,
+                connection,
+                endpoint,
+                blocked_for,
+            } => {
+                self.actions.push_back(ToSwarm::GenerateEvent(Event::Starved {
+                    peer,
+                    connection,
+                    blocked_for,
+                }));
+                let in_flight = self.recycling.values().any(|(p, _)| *p == peer);
+                if self.recycle && !in_flight {
+                    let dial = recycle_dial(peer, &endpoint);
+                    self.recycling.insert(dial.connection_id(), (peer, connection));
+                    self.actions.push_back(ToSwarm::Dial { opts: dial });
+                }
+            }
+            Decision::Leaked {
+                peer,
+                connection,
+                protocol,
+                direction,
+                age,
+            } => self.actions.push_back(ToSwarm::GenerateEvent(Event::Leaked {
+                peer,
+                connection,
+                protocol,
+                direction,
+                age,
+            })),
+        }
+    }
+}
+
+/// A fresh connection to `peer`: to the address the starved connection
+/// dialed, if it dialed, and the addresses other behaviours know.
+fn recycle_dial(peer: PeerId, starved: &ConnectedPoint) -> DialOpts {
+    let opts = DialOpts::peer_id(peer).condition(PeerCondition::Always);
+    match starved {
+        ConnectedPoint::Dialer { address, .. } => opts
+            .addresses(vec![address.clone()])
+            .extend_addresses_through_behaviour()
+            .build(),
+        ConnectedPoint::Listener { .. } => opts.build(),
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = dummy::ConnectionHandler;
+    type ToSwarm = Event;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::ConnectionEstablished(e) => {
+                let shared = self.quota.shared();
+                let claimed =
+                    shared.with_ledger(|l| l.claim(e.peer_id, e.endpoint, e.connection_id));
+                if !claimed && !self.warned_unwrapped {
+                    self.warned_unwrapped = true;
+                    tracing::warn!(
+                        peer = %e.peer_id,
+                        "stream-quota: this connection's muxer is not wrapped; \
+                         build the transport with Quota::transport"
+                    );
+                }
+                if let Some((peer, starved)) = self.recycling.remove(&e.connection_id) {
+                    self.actions.push_back(ToSwarm::CloseConnection {
+                        peer_id: peer,
+                        connection: CloseConnection::One(starved),
+                    });
+                    self.actions.push_back(ToSwarm::GenerateEvent(Event::Recycled {
+                        peer,
+                        starved,
+                        replacement: e.connection_id,
+                    }));
+                }
+            }
+            FromSwarm::DialFailure(e) => {
+                if let Some((peer, starved)) = self.recycling.remove(&e.connection_id) {
+                    self.actions
+                        .push_back(ToSwarm::GenerateEvent(Event::RecycleFailed {
+                            peer,
+                            starved,
+                            error: e.error.to_string(),
+                        }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        libp2p_core::util::unreachable(event)
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
+        loop {
+            if let Some(action) = self.actions.pop_front() {
+                return Poll::Ready(action.map_in(|never| match never {}));
+            }
+            let shared = self.quota.shared();
+            // Registered before the signal is read, so no wake is lost between.
+            shared.register(cx.waker());
+            if shared.take_signal() {
+                let refusals: Vec<_> = shared.with_ledger(|l| {
+                    self.deadline = l.next_deadline();
+                    l.take_refusals().collect()
+                });
+                for refusal in refusals {
+                    self.on_refusal(refusal);
+                }
+                if !self.actions.is_empty() {
+                    continue;
+                }
+            }
+            match self.timer.poll(self.deadline, cx) {
+                Poll::Ready(now) => {
+                    let decisions = self.quota.shared().with_ledger(|l| {
+                        let decisions = l.decide(now);
+                        self.deadline = l.next_deadline();
+                        decisions
+                    });
+                    for decision in decisions {
+                        self.on_decision(decision);
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

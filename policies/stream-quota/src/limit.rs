@@ -1,0 +1,137 @@
+//! Scopes, directions, limits, and the error a refused stream carries.
+
+use std::{fmt, io};
+
+use libp2p_swarm::StreamProtocol;
+
+/// Which way a stream was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The remote opened it.
+    Inbound,
+    /// We opened it.
+    Outbound,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        })
+    }
+}
+
+/// A set of streams a limit counts, as go-libp2p's resource manager has them.
+///
+/// A stream counts in its connection, its peer and the node from the moment it
+/// is opened, and in its protocol and its protocol-per-peer once it negotiated
+/// one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every stream of the node.
+    Node,
+    /// Every stream to one peer, over all its connections.
+    Peer,
+    /// Every stream of one connection.
+    Connection,
+    /// Every stream of one protocol, over all peers.
+    Protocol,
+    /// Every stream of one protocol to one peer.
+    ProtocolPerPeer,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Node => "node",
+            Self::Peer => "peer",
+            Self::Connection => "connection",
+            Self::Protocol => "protocol",
+            Self::ProtocolPerPeer => "protocol-per-peer",
+        })
+    }
+}
+
+/// How many streams a scope may hold open at once, per direction; `None` is
+/// no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limit {
+    /// Open inbound streams.
+    pub inbound: Option<u32>,
+    /// Open outbound streams.
+    pub outbound: Option<u32>,
+}
+
+impl Limit {
+    /// At most `inbound` and `outbound` open streams.
+    pub const fn new(inbound: u32, outbound: u32) -> Self {
+        Self {
+            inbound: Some(inbound),
+            outbound: Some(outbound),
+        }
+    }
+
+    /// No limit in either direction.
+    pub const fn unlimited() -> Self {
+        Self {
+            inbound: None,
+            outbound: None,
+        }
+    }
+
+    /// The limit for `direction`.
+    pub fn get(&self, direction: Direction) -> Option<u32> {
+        match direction {
+            Direction::Inbound => self.inbound,
+            Direction::Outbound => self.outbound,
+        }
+    }
+}
+
+/// Why a stream was refused: the limit it would have exceeded.
+///
+/// An outbound stream's opener gets it as the inner error of the
+/// [`io::Error`] its negotiation failed with (for a handler,
+/// `StreamUpgradeError::Io`; for `libp2p-stream`, `OpenStreamError::Io`):
+/// [`LimitExceeded::from_io`] finds it there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitExceeded {
+    /// The scope whose limit was reached.
+    pub scope: Scope,
+    /// The stream's direction.
+    pub direction: Direction,
+    /// The limit: that many streams of this direction were open already.
+    pub limit: u32,
+    /// The stream's protocol, when the refusal came after negotiation.
+    pub protocol: Option<StreamProtocol>,
+}
+
+impl LimitExceeded {
+    /// The `LimitExceeded` inside `error`, if that is why it failed.
+    pub fn from_io(error: &io::Error) -> Option<&LimitExceeded> {
+        error.get_ref()?.downcast_ref()
+    }
+}
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} stream refused: the {} limit of {} open {} streams",
+            self.direction, self.scope, self.limit, self.direction
+        )?;
+        if let Some(protocol) = &self.protocol {
+            write!(f, " ({protocol})")?;
+        }
+        f.write_str(" is reached")
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+impl From<LimitExceeded> for io::Error {
+    fn from(error: LimitExceeded) -> Self {
+        io::Error::other(error)
+    }
+}

@@ -8,7 +8,7 @@ use crate::{Config, ConfigError, Isolation};
 pub use protected::{Protected, ProtectedEvent};
 
 // The derive's event enum (one variant per field: `App`, `Prune`,
-// `Rebootstrap`) has no docs of its own to give.
+// `Quota`, `Rebootstrap`) has no docs of its own to give.
 #[allow(missing_docs)]
 mod protected {
     use libp2p_swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
@@ -22,6 +22,8 @@ mod protected {
         pub app: B,
         /// conn-prune, when on.
         pub prune: Toggle<conn_prune::Behaviour>,
+        /// stream-quota, when on (its muxer layer is in the transport).
+        pub quota: Toggle<stream_quota::Behaviour>,
         /// rebootstrap around Kademlia, when on.
         pub rebootstrap: Toggle<rebootstrap::Behaviour>,
     }
@@ -65,6 +67,7 @@ impl<B: NetworkBehaviour> Policies<B> {
         let protected = Protected {
             app,
             prune: Toggle::from(prune),
+            quota: Toggle::from(config.quota.as_ref().map(stream_quota::Behaviour::new)),
             rebootstrap: Toggle::from(rebootstrap),
         };
         Ok(match config.isolation {
@@ -94,6 +97,11 @@ impl<B: NetworkBehaviour> Policies<B> {
     /// conn-prune, when on, to act on it (`suspect`).
     pub fn prune_mut(&mut self) -> Option<&mut conn_prune::Behaviour> {
         self.inner_mut().prune.as_mut()
+    }
+
+    /// stream-quota, when on (its ledger through `snapshot()` / `quota()`).
+    pub fn quota(&self) -> Option<&stream_quota::Behaviour> {
+        self.inner().quota.as_ref()
     }
 
     /// rebootstrap, when on (its Kademlia through `kad()` / `kad_mut()`).

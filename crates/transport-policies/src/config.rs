@@ -9,6 +9,7 @@ use libp2p_core::Multiaddr;
 pub struct Config {
     pub(crate) prune: Option<conn_prune::Config>,
     pub(crate) isolation: Option<state_isolation::Config>,
+    pub(crate) quota: Option<stream_quota::Quota>,
     pub(crate) rebootstrap: Option<rebootstrap::Config>,
 }
 
@@ -17,17 +18,21 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("prune", &self.prune)
             .field("isolation", &self.isolation)
+            .field("quota", &self.quota.as_ref().map(stream_quota::Quota::config))
             .field("rebootstrap", &self.rebootstrap.as_ref().map(|_| "on"))
             .finish()
     }
 }
 
 impl Default for Config {
-    /// conn-prune and state-isolation at their defaults; no DHT.
+    /// conn-prune and state-isolation at their defaults; no DHT, and no
+    /// stream-quota until its [`stream_quota::Quota`] is given
+    /// ([`Config::with_stream_quota`]).
     fn default() -> Self {
         Self {
             prune: Some(conn_prune::Config::default()),
             isolation: Some(state_isolation::Config::default()),
+            quota: None,
             rebootstrap: None,
         }
     }
@@ -39,6 +44,7 @@ impl Config {
         Self {
             prune: None,
             isolation: None,
+            quota: None,
             rebootstrap: None,
         }
     }
@@ -64,6 +70,7 @@ impl Config {
                     .with_probe_interval(conn_prune::Transport::Quic, Some(Duration::from_secs(5))),
             ),
             isolation: Some(state_isolation::Config::default()),
+            quota: None,
             rebootstrap: Some(rebootstrap::Config::default().with_bootstrap_addresses(bootstrap)),
         }
     }
@@ -77,6 +84,14 @@ impl Config {
     /// state-isolation with `config`, or off.
     pub fn with_isolation(mut self, config: Option<state_isolation::Config>) -> Self {
         self.isolation = config;
+        self
+    }
+
+    /// stream-quota reading `quota`, or off. The same `Quota` must wrap the
+    /// swarm's transport ([`stream_quota::Quota::transport`]): that layer
+    /// sees the streams, the behaviour reports and recycles.
+    pub fn with_stream_quota(mut self, quota: Option<stream_quota::Quota>) -> Self {
+        self.quota = quota;
         self
     }
 

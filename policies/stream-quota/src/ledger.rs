@@ -602,3 +602,273 @@ impl Ledger {
         Some(index)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use libp2p_core::{transport::PortUse, Endpoint};
+
+    use super::*;
+    use crate::DirectionStats;
+
+    const ECHO: &[u8] = b"/echo/1";
+    const CHAT: &[u8] = b"/chat/1";
+
+    fn dialer(port: u16) -> ConnectedPoint {
+        ConnectedPoint::Dialer {
+            address: format!("/ip4/127.0.0.1/udp/{port}/quic-v1").parse().unwrap(),
+            role_override: Endpoint::Dialer,
+            port_use: PortUse::Reuse,
+        }
+    }
+
+    /// A ledger with one claimed connection to one peer.
+    fn ledger_with(config: Config) -> (Ledger, PeerId, MuxerId, ConnectionId) {
+        let mut ledger = Ledger::new(config);
+        let peer = PeerId::random();
+        let muxer = ledger.add_connection(peer, dialer(1));
+        let id = ConnectionId::new_unchecked(1);
+        assert!(ledger.claim(peer, &dialer(1), id));
+        (ledger, peer, muxer, id)
+    }
+
+    fn open(ledger: &mut Ledger, muxer: MuxerId, direction: Direction, now: Instant) -> StreamKey {
+        ledger.open_stream(muxer, direction, now).expect("admitted")
+    }
+
+    #[test]
+    fn every_scope_counts_open_and_cumulative_per_direction() {
+        let (mut ledger, peer, muxer, id) = ledger_with(Config::default());
+        let now = Instant::now();
+        let a = open(&mut ledger, muxer, Direction::Inbound, now);
+        let b = open(&mut ledger, muxer, Direction::Outbound, now);
+        ledger.attribute(muxer, a, ECHO).unwrap();
+        ledger.attribute(muxer, b, CHAT).unwrap();
+        ledger.close_stream(muxer, a);
+
+        let snapshot = ledger.snapshot(now);
+        let expected_in = DirectionStats { open: 0, opened: 1, refused: 0 };
+        let expected_out = DirectionStats { open: 1, opened: 1, refused: 0 };
+        for stats in [snapshot.node, snapshot.peers[&peer], snapshot.connections[&id].streams] {
+            assert_eq!((stats.inbound, stats.outbound), (expected_in, expected_out));
+        }
+        let echo = StreamProtocol::new("/echo/1");
+        let chat = StreamProtocol::new("/chat/1");
+        assert_eq!(snapshot.protocols[&echo].inbound, expected_in);
+        assert_eq!(snapshot.protocols[&chat].outbound, expected_out);
+        assert_eq!(snapshot.protocols_per_peer[&(peer, chat)].outbound, expected_out);
+        // Closing twice, or a stream never known, changes nothing.
+        ledger.close_stream(muxer, a);
+        assert_eq!(ledger.snapshot(now).node.inbound, expected_in);
+    }
+
+    #[test]
+    fn the_narrowest_full_scope_refuses_and_every_scope_counts_it() {
+        let config = Config::default()
+            .with_limit(Scope::Connection, Limit::new(2, 8))
+            .with_limit(Scope::Peer, Limit::new(3, 8));
+        let (mut ledger, peer, first, id) = ledger_with(config);
+        let second = ledger.add_connection(peer, dialer(2));
+        let now = Instant::now();
+        open(&mut ledger, first, Direction::Inbound, now);
+        open(&mut ledger, first, Direction::Inbound, now);
+        let refused = ledger.open_stream(first, Direction::Inbound, now).unwrap_err();
+        assert_eq!((refused.scope, refused.limit), (Scope::Connection, 2));
+        // The other connection has room, the peer one more.
+        open(&mut ledger, second, Direction::Inbound, now);
+        let refused = ledger.open_stream(second, Direction::Inbound, now).unwrap_err();
+        assert_eq!((refused.scope, refused.limit), (Scope::Peer, 3));
+        // Outbound is limited apart.
+        open(&mut ledger, first, Direction::Outbound, now);
+
+        let snapshot = ledger.snapshot(now);
+        assert_eq!(snapshot.node.inbound, DirectionStats { open: 3, opened: 3, refused: 2 });
+        assert_eq!(snapshot.connections[&id].streams.inbound.refused, 1);
+        let refusals: Vec<_> = ledger.take_refusals().collect();
+        assert_eq!(refusals.len(), 2);
+        assert_eq!(refusals[0].connection, Some(id));
+        assert_eq!(refusals[1].connection, None, "the second muxer is not claimed");
+        assert!(ledger.take_wake());
+    }
+
+    #[test]
+    fn the_node_limit_spans_peers() {
+        let config = Config::default().with_limit(Scope::Node, Limit::new(8, 1));
+        let (mut ledger, _, muxer, _) = ledger_with(config);
+        let other = ledger.add_connection(PeerId::random(), dialer(2));
+        open(&mut ledger, muxer, Direction::Outbound, Instant::now());
+        let refused = ledger.refuse_outbound(other).expect("node full");
+        assert_eq!((refused.scope, refused.direction), (Scope::Node, Direction::Outbound));
+        assert_eq!(ledger.refuse_outbound(muxer).map(|r| r.scope), Some(Scope::Node));
+    }
+
+    #[test]
+    fn a_full_protocol_scope_refuses_at_negotiation_and_frees_the_stream() {
+        let echo = StreamProtocol::new("/echo/1");
+        let config = Config::default()
+            .with_protocol_limit(echo.clone(), Limit::new(1, 8))
+            .with_limit(Scope::ProtocolPerPeer, Limit::new(8, 1));
+        let (mut ledger, peer, muxer, id) = ledger_with(config);
+        let now = Instant::now();
+        let first = open(&mut ledger, muxer, Direction::Inbound, now);
+        ledger.attribute(muxer, first, ECHO).unwrap();
+        let second = open(&mut ledger, muxer, Direction::Inbound, now);
+        let refused = ledger.attribute(muxer, second, ECHO).unwrap_err();
+        assert_eq!(
+            refused,
+            LimitExceeded {
+                scope: Scope::Protocol,
+                direction: Direction::Inbound,
+                limit: 1,
+                protocol: Some(echo.clone()),
+            }
+        );
+        // Other protocols are not limited by it.
+        let chat = open(&mut ledger, muxer, Direction::Inbound, now);
+        ledger.attribute(muxer, chat, CHAT).unwrap();
+        // Per peer, outbound: one chat stream at most.
+        let out = open(&mut ledger, muxer, Direction::Outbound, now);
+        ledger.attribute(muxer, out, CHAT).unwrap();
+        let out = open(&mut ledger, muxer, Direction::Outbound, now);
+        let refused = ledger.attribute(muxer, out, CHAT).unwrap_err();
+        assert_eq!(refused.scope, Scope::ProtocolPerPeer);
+
+        let snapshot = ledger.snapshot(now);
+        assert_eq!(snapshot.protocols[&echo].inbound, DirectionStats { open: 1, opened: 1, refused: 1 });
+        assert_eq!(snapshot.protocols_per_peer[&(peer, echo.clone())].inbound.refused, 1);
+        let connection = snapshot.connections[&id].streams;
+        assert_eq!(connection.inbound, DirectionStats { open: 2, opened: 3, refused: 1 });
+        assert_eq!(connection.outbound, DirectionStats { open: 1, opened: 2, refused: 1 });
+        // The refused stream's drop is a no-op; the first one's frees the slot.
+        ledger.close_stream(muxer, second);
+        ledger.close_stream(muxer, first);
+        let again = open(&mut ledger, muxer, Direction::Inbound, now);
+        ledger.attribute(muxer, again, ECHO).unwrap();
+    }
+
+    #[test]
+    fn names_that_are_not_protocols_and_protocols_past_the_table_stay_unattributed() {
+        let (mut ledger, _, muxer, _) = ledger_with(Config::unlimited());
+        let now = Instant::now();
+        for name in [&b"no-slash"[..], &[0xff, 0xfe][..], b""] {
+            let key = open(&mut ledger, muxer, Direction::Inbound, now);
+            ledger.attribute(muxer, key, name).unwrap();
+        }
+        for i in 0..MAX_PROTOCOLS + 10 {
+            let key = open(&mut ledger, muxer, Direction::Inbound, now);
+            ledger.attribute(muxer, key, format!("/p/{i}").as_bytes()).unwrap();
+        }
+        let snapshot = ledger.snapshot(now);
+        assert_eq!(snapshot.protocols.len(), MAX_PROTOCOLS);
+        assert_eq!(snapshot.node.inbound.open as usize, MAX_PROTOCOLS + 13);
+    }
+
+    #[test]
+    fn muxers_are_claimed_oldest_first_by_peer_and_endpoint() {
+        let mut ledger = Ledger::new(Config::default());
+        let peer = PeerId::random();
+        let old = ledger.add_connection(peer, dialer(1));
+        let new = ledger.add_connection(peer, dialer(1));
+        let elsewhere = ledger.add_connection(peer, dialer(2));
+        let (a, b) = (ConnectionId::new_unchecked(7), ConnectionId::new_unchecked(8));
+        assert!(ledger.claim(peer, &dialer(1), a));
+        assert!(ledger.claim(peer, &dialer(1), b));
+        assert!(!ledger.claim(peer, &dialer(1), ConnectionId::new_unchecked(9)));
+        assert!(!ledger.claim(PeerId::random(), &dialer(2), ConnectionId::new_unchecked(9)));
+        assert_eq!(ledger.connections[&old].id, Some(a));
+        assert_eq!(ledger.connections[&new].id, Some(b));
+        assert_eq!(ledger.connections[&elsewhere].id, None);
+    }
+
+    #[test]
+    fn a_dropped_muxer_takes_its_streams_and_its_peer_with_it() {
+        let (mut ledger, peer, muxer, _) = ledger_with(Config::default());
+        let now = Instant::now();
+        let key = open(&mut ledger, muxer, Direction::Outbound, now);
+        ledger.attribute(muxer, key, ECHO).unwrap();
+        open(&mut ledger, muxer, Direction::Inbound, now);
+        ledger.remove_connection(muxer);
+        // A stream that outlives its connection closes into nothing.
+        ledger.close_stream(muxer, key);
+        let snapshot = ledger.snapshot(now);
+        assert_eq!(snapshot.node.open(), 0);
+        assert_eq!(snapshot.protocols[&StreamProtocol::new("/echo/1")].open(), 0);
+        assert!(!snapshot.peers.contains_key(&peer));
+        assert!(snapshot.connections.is_empty());
+        assert!(ledger.peers.is_empty());
+    }
+
+    #[test]
+    fn starvation_is_reported_once_at_the_threshold_and_again_after_a_new_block() {
+        let threshold = Duration::from_millis(500);
+        let (mut ledger, peer, muxer, id) =
+            ledger_with(Config::default().with_starvation_threshold(threshold));
+        let t0 = Instant::now();
+        ledger.outbound_blocked(muxer, t0);
+        assert_eq!(ledger.next_deadline(), Some(t0 + threshold));
+        assert!(ledger.decide(t0 + threshold - Duration::from_millis(1)).is_empty());
+        let decisions = ledger.decide(t0 + threshold);
+        assert_eq!(
+            decisions,
+            vec![Decision::Starved {
+                peer,
+                connection: id,
+                endpoint: dialer(1),
+                blocked_for: threshold,
+            }]
+        );
+        assert!(ledger.decide(t0 + threshold * 4).is_empty());
+        assert_eq!(ledger.next_deadline(), None);
+
+        ledger.outbound_unblocked(muxer);
+        let t1 = t0 + threshold * 5;
+        ledger.outbound_blocked(muxer, t1);
+        ledger.outbound_unblocked(muxer);
+        assert!(ledger.decide(t1 + threshold).is_empty(), "the open completed");
+        ledger.outbound_blocked(muxer, t1);
+        assert_eq!(ledger.decide(t1 + threshold).len(), 1);
+    }
+
+    #[test]
+    fn each_stream_past_the_leak_threshold_is_reported_once_oldest_first() {
+        let threshold = Duration::from_secs(5);
+        let (mut ledger, _, muxer, id) =
+            ledger_with(Config::default().with_leak_threshold(Some(threshold)));
+        let t0 = Instant::now();
+        let old = open(&mut ledger, muxer, Direction::Inbound, t0);
+        ledger.attribute(muxer, old, ECHO).unwrap();
+        let young = open(&mut ledger, muxer, Direction::Outbound, t0 + Duration::from_secs(1));
+        assert_eq!(ledger.next_deadline(), Some(t0 + threshold));
+
+        let decisions = ledger.decide(t0 + threshold);
+        assert_eq!(
+            decisions,
+            vec![Decision::Leaked {
+                peer: ledger.connections[&muxer].peer,
+                connection: id,
+                protocol: Some(StreamProtocol::new("/echo/1")),
+                direction: Direction::Inbound,
+                age: threshold,
+            }]
+        );
+        assert_eq!(ledger.next_deadline(), Some(t0 + Duration::from_secs(6)));
+        ledger.close_stream(muxer, young);
+        assert!(ledger.decide(t0 + Duration::from_secs(60)).is_empty());
+        assert_eq!(ledger.next_deadline(), None);
+        let snapshot = ledger.snapshot(t0 + Duration::from_secs(60));
+        assert_eq!(snapshot.node.oldest_open, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn refusals_queued_for_a_behaviour_that_never_polls_are_bounded() {
+        let config = Config::default().with_limit(Scope::Connection, Limit::new(0, 0));
+        let (mut ledger, _, muxer, _) = ledger_with(config);
+        let now = Instant::now();
+        for _ in 0..MAX_QUEUED_REFUSALS + 500 {
+            assert!(ledger.open_stream(muxer, Direction::Inbound, now).is_err());
+        }
+        assert_eq!(ledger.refusals.len(), MAX_QUEUED_REFUSALS);
+        let snapshot = ledger.snapshot(now);
+        assert_eq!(snapshot.dropped_events, 500);
+        assert_eq!(snapshot.node.inbound.refused, MAX_QUEUED_REFUSALS as u64 + 500);
+    }
+}

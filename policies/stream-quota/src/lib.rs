@@ -73,6 +73,8 @@ mod config;
 mod event;
 mod ledger;
 mod limit;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod muxer;
 mod negotiation;
 mod quota;

@@ -17,8 +17,12 @@ use libp2p::{
     swarm::NetworkBehaviour,
     Multiaddr,
 };
-use testkit::{PlainBehaviour, PlainEvent};
-use transport_policies::{conn_prune, state_isolation, Config, ProtectedEvent};
+use testkit::{NodeConfig, PlainBehaviour, PlainEvent, TransportKind};
+use transport_policies::{
+    conn_prune, state_isolation,
+    stream_quota::{self, Quota},
+    Config, ProtectedEvent,
+};
 
 use crate::scenarios::Arm;
 
@@ -36,14 +40,35 @@ pub type Bundle = transport_policies::Policies<PlainBehaviour>;
 /// defaults with QUIC probed every [`QUIC_PROBE_INTERVAL`], state-isolation's
 /// defaults, rebootstrap's defaults. Any other node gets the facade's
 /// defaults (conn-prune's and state-isolation's, the browser-facing WebRTC
-/// preset) with QUIC probed as well.
-pub fn policy_config(bootstrap: Option<Vec<Multiaddr>>) -> Config {
-    match bootstrap {
+/// preset) with QUIC probed as well. Both run stream-quota on `quota`, the
+/// ledger that [`node_config`] put under the node's transport.
+pub fn policy_config(bootstrap: Option<Vec<Multiaddr>>, quota: Option<Quota>) -> Config {
+    let config = match bootstrap {
         Some(bootstrap) => Config::quic_dht_server(bootstrap),
         None => Config::default().with_prune(Some(
             conn_prune::Config::default()
                 .with_probe_interval(conn_prune::Transport::Quic, Some(QUIC_PROBE_INTERVAL)),
         )),
+    };
+    config.with_stream_quota(quota)
+}
+
+/// A lab node's swarm settings on `transport`. On the policy arm,
+/// stream-quota's ledger (its defaults) wraps the transport, and is returned
+/// for the node's [`LabBehaviour`].
+pub fn node_config(arm: Arm, transport: TransportKind) -> (NodeConfig, Option<Quota>) {
+    let config = NodeConfig::new(transport);
+    match arm {
+        Arm::Plain => (config, None),
+        Arm::Policy => {
+            let quota = Quota::new(stream_quota::Config::default())
+                .expect("stream-quota's defaults are valid");
+            let layer = quota.clone();
+            (
+                config.with_transport_layer(move |t| layer.transport(t)),
+                Some(quota),
+            )
+        }
     }
 }
 
@@ -59,12 +84,12 @@ pub struct LabBehaviour {
 }
 
 impl LabBehaviour {
-    /// A node without Kademlia.
-    pub fn new(arm: Arm, key: &Keypair) -> Self {
+    /// A node without Kademlia; `quota` from [`node_config`].
+    pub fn new(arm: Arm, key: &Keypair, quota: Option<Quota>) -> Self {
         let node = match arm {
             Arm::Plain => Either::Left(PlainBehaviour::new(key)),
             Arm::Policy => Either::Right(
-                Bundle::new(PlainBehaviour::new(key), None, policy_config(None))
+                Bundle::new(PlainBehaviour::new(key), None, policy_config(None, quota))
                     .expect("the lab's policy config is valid"),
             ),
         };
@@ -75,7 +100,13 @@ impl LabBehaviour {
     /// is the application's, with the addresses added (the caller
     /// bootstraps once, as applications do at start); on the policy arm
     /// rebootstrap wraps it and takes `bootstrap` as its bootstrap peers.
-    pub fn with_kad(arm: Arm, key: &Keypair, bootstrap: Vec<Multiaddr>) -> Self {
+    /// `quota` from [`node_config`].
+    pub fn with_kad(
+        arm: Arm,
+        key: &Keypair,
+        bootstrap: Vec<Multiaddr>,
+        quota: Option<Quota>,
+    ) -> Self {
         let node = match arm {
             Arm::Plain => {
                 let mut app = PlainBehaviour::with_kad(key);
@@ -91,7 +122,7 @@ impl LabBehaviour {
                 Bundle::new(
                     PlainBehaviour::new(key),
                     Some(server_kad(key)),
-                    policy_config(Some(bootstrap)),
+                    policy_config(Some(bootstrap), quota),
                 )
                 .expect("testkit addresses end in /p2p"),
             ),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use testkit::{ChildNetwork, Node, NodeConfig, TransportKind};
+use testkit::{ChildNetwork, Node, TransportKind};
 
 use super::{Arm, Context, RunError};
 use crate::stack::LabBehaviour;
@@ -37,8 +37,9 @@ pub(crate) async fn join(arm: Arm, ctx: &Context) -> Result<Dht, RunError> {
     let n = ctx.nodes - 1;
     let mut peers = ChildNetwork::spawn_kad(n, TransportKind::Quic, ctx.key_seeds(n)).await?;
     let bootstrap = peers.addrs(HOLDERS);
-    let x = Node::spawn(NodeConfig::new(TransportKind::Quic), move |key| {
-        LabBehaviour::with_kad(arm, key, bootstrap)
+    let (config, quota) = crate::stack::node_config(arm, TransportKind::Quic);
+    let x = Node::spawn(config, move |key| {
+        LabBehaviour::with_kad(arm, key, bootstrap, quota)
     })
     .await?;
     if arm == Arm::Plain {

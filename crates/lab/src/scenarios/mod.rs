@@ -250,6 +250,7 @@ registry! {
     webrtc_close_one_of_two,
     quic_silent_drop,
     quic_restart,
+    stream_starvation,
     dht_peers_restart,
     dht_network_loss,
     overhead,

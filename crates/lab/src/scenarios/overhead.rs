@@ -10,7 +10,7 @@ use libp2p::{
     },
     PeerId, Swarm,
 };
-use testkit::{echo, Node, NodeConfig, PlainEvent, TransportKind};
+use testkit::{echo, Node, PlainEvent, TransportKind};
 
 use super::{Arm, Context, RunError, Sample, Scenario, Unit};
 use crate::stack::{LabBehaviour, LabEvent};
@@ -64,17 +64,19 @@ async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
 }
 
 async fn measure(arm: Arm) -> Result<Sample, RunError> {
-    let server = Node::spawn(NodeConfig::new(TransportKind::Quic), move |key| {
-        LabBehaviour::with_kad(arm, key, Vec::new())
+    let (config, quota) = crate::stack::node_config(arm, TransportKind::Quic);
+    let server = Node::spawn(config, move |key| {
+        LabBehaviour::with_kad(arm, key, Vec::new(), quota)
     })
     .await?;
     let (peer, server_addr) = (server.peer_id(), server.addr().clone());
 
     // The client's swarm is driven here rather than on a `Node`'s task, so
     // that each reply sends the next request without a hop through a channel.
-    let config = NodeConfig::new(TransportKind::Quic);
+    let (config, quota) = crate::stack::node_config(arm, TransportKind::Quic);
     let bootstrap = vec![server_addr.clone()];
-    let mut client = config.build(move |key| LabBehaviour::with_kad(arm, key, bootstrap));
+    let mut client =
+        config.build(move |key| LabBehaviour::with_kad(arm, key, bootstrap, quota));
     testkit::listen(&mut client, config.transport, 0).await?;
     // On the policy arm rebootstrap may be dialing the server already (it
     // is the bootstrap peer): then its connection is the one measured.

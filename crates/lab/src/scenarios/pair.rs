@@ -8,10 +8,10 @@ use libp2p::{
     PeerId,
 };
 use rand::RngExt;
-use testkit::{echo, Node, NodeConfig, PlainEvent, TransportKind};
+use testkit::{echo, Node, PlainEvent, TransportKind};
 
 use super::{Arm, RunError, Sample};
-use crate::stack::{LabBehaviour, LabEvent, QUIC_PROBE_INTERVAL};
+use crate::stack::{self, LabBehaviour, LabEvent, QUIC_PROBE_INTERVAL};
 
 /// A node of the connection scenarios.
 pub(crate) type LabNode = Node<LabBehaviour>;
@@ -31,10 +31,8 @@ const FIRST_ANSWER: Duration = Duration::from_secs(15);
 
 /// An in-process node with the `arm`'s stack on `transport`.
 pub(crate) async fn lab_node(transport: TransportKind, arm: Arm) -> Result<LabNode, RunError> {
-    Ok(Node::spawn(NodeConfig::new(transport), |key| {
-        LabBehaviour::new(arm, key)
-    })
-    .await?)
+    let (config, quota) = stack::node_config(arm, transport);
+    Ok(Node::spawn(config, move |key| LabBehaviour::new(arm, key, quota)).await?)
 }
 
 /// Makes `connection` of `node` to `peer` what a real connection at the

@@ -1,7 +1,7 @@
 //! An application with every transport policy, to copy from.
 //!
 //! ```sh
-//! # A Kademlia server on QUIC (conn-prune, state-isolation, rebootstrap):
+//! # A Kademlia server on QUIC (conn-prune, stream-quota, state-isolation, rebootstrap):
 //! cargo run -p policy-node -- quic 4001
 //! # another one, bootstrapping from the first (the address it printed):
 //! cargo run -p policy-node -- quic 4002 /ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3Koo...
@@ -24,7 +24,11 @@ use libp2p::{
     swarm::{NetworkBehaviour, SwarmEvent},
     Multiaddr, Swarm, SwarmBuilder,
 };
-use transport_policies::{state_isolation, Config, Policies, ProtectedEvent};
+use transport_policies::{
+    state_isolation,
+    stream_quota::{self, Quota},
+    Config, Policies, ProtectedEvent,
+};
 
 /// What the application itself runs; the policies protect all of it.
 #[derive(NetworkBehaviour)]
@@ -81,10 +85,17 @@ fn app(key: &Keypair) -> App {
 fn quic_dht_server(bootstrap: Vec<Multiaddr>) -> Result<Node, Box<dyn Error>> {
     // The first node of a network has no bootstrap peers: rebootstrap then
     // only carries Kademlia, and learns peers as they arrive.
-    let config = Config::quic_dht_server(bootstrap);
+    // stream-quota's ledger sits under the transport (it sees every stream)
+    // and is read by its behaviour in the bundle.
+    let quota = Quota::new(stream_quota::Config::default())?;
+    let config = Config::quic_dht_server(bootstrap).with_stream_quota(Some(quota.clone()));
     Ok(SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_quic()
+        .with_other_transport(|key| {
+            quota.transport(libp2p::quic::tokio::Transport::new(
+                libp2p::quic::Config::new(key),
+            ))
+        })?
         .with_behaviour(|key| {
             let peer = key.public().to_peer_id();
             let mut kad = kad::Behaviour::new(peer, MemoryStore::new(peer));
@@ -129,6 +140,9 @@ fn on_event(swarm: &mut Node, event: SwarmEvent<transport_policies::Event<App>>)
         }
         SwarmEvent::Behaviour(state_isolation::Event::Behaviour(ProtectedEvent::Prune(e))) => {
             println!("conn-prune: {e:?}");
+        }
+        SwarmEvent::Behaviour(state_isolation::Event::Behaviour(ProtectedEvent::Quota(e))) => {
+            println!("stream-quota: {e:?}");
         }
         SwarmEvent::Behaviour(state_isolation::Event::Behaviour(ProtectedEvent::Rebootstrap(
             transport_policies::rebootstrap::Event::Kad(_),

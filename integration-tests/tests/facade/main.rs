@@ -1,22 +1,27 @@
 //! Every policy in one swarm, through the `transport-policies` facade, on
 //! QUIC and on WebRTC-direct: they do not fight. A healthy connection stays
-//! up under probes; a restarted peer's old connection goes at once
-//! (state-isolation); a silent path is pruned (conn-prune); the node, alone
-//! after the prune, rejoins the DHT (rebootstrap).
+//! up under probes, every stream of it counted (stream-quota); a restarted
+//! peer's old connection goes at once (state-isolation); a silent path is
+//! pruned (conn-prune); the node, alone after the prune, rejoins the DHT
+//! (rebootstrap). On QUIC, a peer that hands back no stream credit starves a
+//! connection, and stream-quota recycles it beside the other three.
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use libp2p::{
     kad::{self, store::MemoryStore},
     swarm::ConnectionId,
     PeerId,
 };
 use testkit::{
-    echo::Target, ChildNode, ChildSpec, Node, NodeConfig, PlainBehaviour, PlainEvent,
-    TransportKind, UdpProxy,
+    echo::{self, Target},
+    ChildNode, ChildSpec, Node, NodeConfig, PlainBehaviour, PlainEvent, TransportKind, UdpProxy,
 };
 use transport_policies::{
-    conn_prune, rebootstrap, state_isolation, Config, Policies, ProtectedEvent,
+    conn_prune, rebootstrap, state_isolation,
+    stream_quota::{self, Quota},
+    Config, Policies, ProtectedEvent,
 };
 
 const CONNECT: Duration = Duration::from_secs(10);
@@ -26,9 +31,10 @@ const HEALTHY_ROUNDS: u64 = 10;
 type Bundle = Policies<PlainBehaviour>;
 type Event = transport_policies::Event<PlainBehaviour>;
 
-/// Every policy on; conn-prune probes both transports every 500 ms so that the
-/// test takes seconds.
-async fn bundle_node(transport: TransportKind, bootstrap: libp2p::Multiaddr) -> Node<Bundle> {
+/// Every policy on; conn-prune probes both transports every 500 ms, and
+/// stream-quota calls a 500 ms wait for a stream starvation, so that the
+/// test takes seconds. `bootstrap`: rebootstrap's bootstrap peers.
+async fn bundle_node(transport: TransportKind, bootstrap: Vec<libp2p::Multiaddr>) -> Node<Bundle> {
     let prune = conn_prune::Config::default()
         .with_probe_interval(
             conn_prune::Transport::WebRtc,
@@ -39,12 +45,18 @@ async fn bundle_node(transport: TransportKind, bootstrap: libp2p::Multiaddr) -> 
             Some(Duration::from_millis(500)),
         )
         .with_probe_timeout(Duration::from_millis(300), Duration::from_secs(2));
+    let quota = Quota::new(
+        stream_quota::Config::default().with_starvation_threshold(Duration::from_millis(500)),
+    )
+    .unwrap();
     let config = Config::default()
         .with_prune(Some(prune))
+        .with_stream_quota(Some(quota.clone()))
         .with_rebootstrap(Some(
-            rebootstrap::Config::default().with_bootstrap_addresses(vec![bootstrap]),
+            rebootstrap::Config::default().with_bootstrap_addresses(bootstrap),
         ));
-    Node::spawn(NodeConfig::new(transport), move |key| {
+    let node = NodeConfig::new(transport).with_transport_layer(move |t| quota.transport(t));
+    Node::spawn(node, move |key| {
         let peer = key.public().to_peer_id();
         let mut kad = kad::Behaviour::new(peer, MemoryStore::new(peer));
         kad.set_mode(Some(kad::Mode::Server));
@@ -93,7 +105,7 @@ async fn policies_do_not_fight(transport: TransportKind) {
     .await
     .unwrap();
     let peer = peer_node.peer_id();
-    let mut x = bundle_node(transport, peer_node.addr().clone()).await;
+    let mut x = bundle_node(transport, vec![peer_node.addr().clone()]).await;
 
     // rebootstrap joins through the bootstrap peer at start. The peer dials
     // too, on a second path: now and then a WebRTC connect never opens its
@@ -131,6 +143,24 @@ async fn policies_do_not_fight(transport: TransportKind) {
         .unwrap();
     let served_on = echo_lands_on(&mut x, peer).await.unwrap();
     assert!(before.contains(&served_on));
+    // stream-quota counted the other policies' and the application's streams
+    // on that connection, and saw nothing to refuse or call starved.
+    let snapshot = x
+        .with(|s| s.behaviour().quota().map(stream_quota::Behaviour::snapshot))
+        .await
+        .unwrap();
+    // The peer does not speak conn-prune: its probes count, unattributed.
+    let on_first = snapshot.connections[&first].streams;
+    assert!(on_first.outbound.opened >= HEALTHY_ROUNDS, "{on_first:?}");
+    for protocol in [echo::PROTOCOL, kad::PROTOCOL_NAME] {
+        let stats = snapshot.protocols_per_peer[&(peer, protocol.clone())];
+        assert!(stats.outbound.opened >= 1, "{protocol}: {stats:?}");
+    }
+    assert_eq!(
+        snapshot.node.inbound.refused + snapshot.node.outbound.refused,
+        0
+    );
+    assert!(snapshot.connections[&first].outbound_blocked_for.is_none());
 
     // The peer crashes and comes back through a proxy (a new path, which
     // WebRTC needs, and one the test can cut): the old connection goes at once.
@@ -223,6 +253,111 @@ fn in_table(x: &mut libp2p::Swarm<Bundle>, peer: PeerId) -> bool {
             *entry.node.key.preimage() == peer && entry.status == kad::NodeStatus::Connected
         })
     })
+}
+
+/// A peer that accepts every echo stream and keeps it unread: two streams
+/// spend its credit (QUIC limit 2). X's next echo waits for credit; with every
+/// policy on, stream-quota reports the starvation and replaces the
+/// connection, and the echo after that opens on the replacement.
+#[tokio::test]
+async fn a_starved_connection_is_recycled_beside_every_policy() {
+    testkit::init_tracing();
+    let holder = Node::spawn(
+        NodeConfig::new(TransportKind::Quic).with_quic_max_concurrent_streams(2),
+        |_| libp2p_stream::Behaviour::new(),
+    )
+    .await
+    .unwrap();
+    let mut incoming = holder
+        .with(|s| s.behaviour().new_control().accept(echo::PROTOCOL))
+        .await
+        .unwrap();
+    let keeper = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Some((_, stream)) = incoming.next().await {
+            kept.push(stream);
+        }
+    });
+    let peer = holder.peer_id();
+    let mut x = bundle_node(TransportKind::Quic, Vec::new()).await;
+    let starved = x
+        .connect(peer, holder.addr().clone(), CONNECT)
+        .await
+        .unwrap();
+
+    for _ in 0..2 {
+        x.with(move |s| {
+            s.behaviour_mut()
+                .app_mut()
+                .echo
+                .send(peer, Target::Connection(starved))
+        })
+        .await;
+    }
+    // Both kept unread by the holder, whatever X does with its side: the
+    // holder's credit is spent. (The probes and the incarnation exchange,
+    // which the holder does not speak, are refused and free theirs.)
+    x.wait_until(CONNECT, "two echo streams opened", move |s| {
+        let snapshot = s.behaviour().quota()?.snapshot();
+        let echo = snapshot.protocols_per_peer.get(&(peer, echo::PROTOCOL))?;
+        (echo.outbound.opened == 2).then_some(())
+    })
+    .await
+    .unwrap();
+    x.with(move |s| {
+        s.behaviour_mut()
+            .app_mut()
+            .echo
+            .send(peer, Target::Connection(starved))
+    })
+    .await;
+    let blocked_for = x
+        .wait_behaviour(CONNECT, "Starved", |event| match event {
+            state_isolation::Event::Behaviour(ProtectedEvent::Quota(
+                stream_quota::Event::Starved {
+                    connection,
+                    blocked_for,
+                    ..
+                },
+            )) if *connection == starved => Some(*blocked_for),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert!(blocked_for >= Duration::from_millis(500), "{blocked_for:?}");
+    let replacement = x
+        .wait_behaviour(CONNECT, "Recycled", |event| match event {
+            state_isolation::Event::Behaviour(ProtectedEvent::Quota(
+                stream_quota::Event::Recycled {
+                    starved: s,
+                    replacement,
+                    ..
+                },
+            )) if *s == starved => Some(*replacement),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    // Made before broken: the replacement was up when the starved one closed.
+    x.wait_until(CONNECT, "only the replacement left", move |s| {
+        let live = s.behaviour().policy()?.current_connections(&peer);
+        (live == vec![replacement]).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // The next echo opens its stream on the replacement, which has credit.
+    x.with(move |s| s.behaviour_mut().app_mut().echo.send(peer, Target::Any))
+        .await;
+    x.wait_until(CONNECT, "an echo stream on the replacement", move |s| {
+        let snapshot = s.behaviour().quota()?.snapshot();
+        let on_replacement = snapshot.connections.get(&replacement)?.streams.outbound;
+        let echo = snapshot.protocols_per_peer.get(&(peer, echo::PROTOCOL))?;
+        (on_replacement.opened >= 1 && echo.outbound.opened == 3).then_some(())
+    })
+    .await
+    .unwrap();
+    keeper.abort();
 }
 
 #[tokio::test]

@@ -18,7 +18,10 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("prune", &self.prune)
             .field("isolation", &self.isolation)
-            .field("quota", &self.quota.as_ref().map(stream_quota::Quota::config))
+            .field(
+                "quota",
+                &self.quota.as_ref().map(stream_quota::Quota::config),
+            )
             .field("rebootstrap", &self.rebootstrap.as_ref().map(|_| "on"))
             .finish()
     }

@@ -33,6 +33,8 @@ pub struct Behaviour {
     recycling: HashMap<ConnectionId, (PeerId, ConnectionId)>,
     actions: VecDeque<ToSwarm<Event, Infallible>>,
     warned_unwrapped: bool,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Behaviour {
@@ -47,7 +49,18 @@ impl Behaviour {
             recycling: HashMap::new(),
             actions: VecDeque::new(),
             warned_unwrapped: false,
+            #[cfg(feature = "metrics")]
+            metrics: None,
         }
+    }
+
+    /// Registers the policy's metrics in `registry`, under `stream_quota`:
+    /// the ledger's node and per-protocol counts, read at each scrape, and
+    /// the events reported.
+    #[cfg(feature = "metrics")]
+    pub fn with_metrics(mut self, registry: &mut prometheus_client::registry::Registry) -> Self {
+        self.metrics = Some(crate::metrics::Metrics::new(registry, &self.quota));
+        self
     }
 
     /// Every scope's counts now.
@@ -60,13 +73,20 @@ impl Behaviour {
         &self.quota
     }
 
+    fn report(&mut self, event: Event) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.on_event(&event);
+        }
+        self.actions.push_back(ToSwarm::GenerateEvent(event));
+    }
+
     fn on_refusal(&mut self, refusal: Refusal) {
-        self.actions
-            .push_back(ToSwarm::GenerateEvent(Event::Refused {
-                peer: refusal.peer,
-                connection: refusal.connection,
-                error: refusal.error,
-            }));
+        self.report(Event::Refused {
+            peer: refusal.peer,
+            connection: refusal.connection,
+            error: refusal.error,
+        });
     }
 
     fn on_decision(&mut self, decision: Decision) {
@@ -77,15 +97,16 @@ impl Behaviour {
                 endpoint,
                 blocked_for,
             } => {
-                self.actions.push_back(ToSwarm::GenerateEvent(Event::Starved {
+                self.report(Event::Starved {
                     peer,
                     connection,
                     blocked_for,
-                }));
+                });
                 let in_flight = self.recycling.values().any(|(p, _)| *p == peer);
                 if self.recycle && !in_flight {
                     let dial = recycle_dial(peer, &endpoint);
-                    self.recycling.insert(dial.connection_id(), (peer, connection));
+                    self.recycling
+                        .insert(dial.connection_id(), (peer, connection));
                     self.actions.push_back(ToSwarm::Dial { opts: dial });
                 }
             }
@@ -95,13 +116,13 @@ impl Behaviour {
                 protocol,
                 direction,
                 age,
-            } => self.actions.push_back(ToSwarm::GenerateEvent(Event::Leaked {
+            } => self.report(Event::Leaked {
                 peer,
                 connection,
                 protocol,
                 direction,
                 age,
-            })),
+            }),
         }
     }
 }
@@ -163,21 +184,20 @@ impl NetworkBehaviour for Behaviour {
                         peer_id: peer,
                         connection: CloseConnection::One(starved),
                     });
-                    self.actions.push_back(ToSwarm::GenerateEvent(Event::Recycled {
+                    self.report(Event::Recycled {
                         peer,
                         starved,
                         replacement: e.connection_id,
-                    }));
+                    });
                 }
             }
             FromSwarm::DialFailure(e) => {
                 if let Some((peer, starved)) = self.recycling.remove(&e.connection_id) {
-                    self.actions
-                        .push_back(ToSwarm::GenerateEvent(Event::RecycleFailed {
-                            peer,
-                            starved,
-                            error: e.error.to_string(),
-                        }));
+                    self.report(Event::RecycleFailed {
+                        peer,
+                        starved,
+                        error: e.error.to_string(),
+                    });
                 }
             }
             _ => {}

@@ -141,7 +141,9 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ZeroStarvationThreshold => f.write_str("the starvation threshold must be above zero"),
+            Self::ZeroStarvationThreshold => {
+                f.write_str("the starvation threshold must be above zero")
+            }
             Self::ZeroLeakThreshold => f.write_str("the leak threshold must be above zero"),
         }
     }
@@ -173,7 +175,13 @@ mod tests {
         let other = StreamProtocol::new("/other/1");
         let config = Config::default().with_protocol_limit(echo.clone(), Limit::new(2, 3));
         assert_eq!(config.limit(Scope::Protocol, Some(&echo)), Limit::new(2, 3));
-        assert_eq!(config.limit(Scope::Protocol, Some(&other)), Limit::new(512, 2048));
-        assert_eq!(config.limit(Scope::ProtocolPerPeer, Some(&echo)), Limit::new(64, 128));
+        assert_eq!(
+            config.limit(Scope::Protocol, Some(&other)),
+            Limit::new(512, 2048)
+        );
+        assert_eq!(
+            config.limit(Scope::ProtocolPerPeer, Some(&echo)),
+            Limit::new(64, 128)
+        );
     }
 }

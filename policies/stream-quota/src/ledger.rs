@@ -533,12 +533,7 @@ impl Ledger {
     }
 
     /// Counts a refusal in the connection, its peer and the node, and queues it.
-    fn count_refusal(
-        &mut self,
-        muxer: MuxerId,
-        direction: Direction,
-        error: LimitExceeded,
-    ) {
+    fn count_refusal(&mut self, muxer: MuxerId, direction: Direction, error: LimitExceeded) {
         let Some(connection) = self.connections.get_mut(&muxer) else {
             return;
         };
@@ -615,7 +610,9 @@ mod tests {
 
     fn dialer(port: u16) -> ConnectedPoint {
         ConnectedPoint::Dialer {
-            address: format!("/ip4/127.0.0.1/udp/{port}/quic-v1").parse().unwrap(),
+            address: format!("/ip4/127.0.0.1/udp/{port}/quic-v1")
+                .parse()
+                .unwrap(),
             role_override: Endpoint::Dialer,
             port_use: PortUse::Reuse,
         }
@@ -646,16 +643,31 @@ mod tests {
         ledger.close_stream(muxer, a);
 
         let snapshot = ledger.snapshot(now);
-        let expected_in = DirectionStats { open: 0, opened: 1, refused: 0 };
-        let expected_out = DirectionStats { open: 1, opened: 1, refused: 0 };
-        for stats in [snapshot.node, snapshot.peers[&peer], snapshot.connections[&id].streams] {
+        let expected_in = DirectionStats {
+            open: 0,
+            opened: 1,
+            refused: 0,
+        };
+        let expected_out = DirectionStats {
+            open: 1,
+            opened: 1,
+            refused: 0,
+        };
+        for stats in [
+            snapshot.node,
+            snapshot.peers[&peer],
+            snapshot.connections[&id].streams,
+        ] {
             assert_eq!((stats.inbound, stats.outbound), (expected_in, expected_out));
         }
         let echo = StreamProtocol::new("/echo/1");
         let chat = StreamProtocol::new("/chat/1");
         assert_eq!(snapshot.protocols[&echo].inbound, expected_in);
         assert_eq!(snapshot.protocols[&chat].outbound, expected_out);
-        assert_eq!(snapshot.protocols_per_peer[&(peer, chat)].outbound, expected_out);
+        assert_eq!(
+            snapshot.protocols_per_peer[&(peer, chat)].outbound,
+            expected_out
+        );
         // Closing twice, or a stream never known, changes nothing.
         ledger.close_stream(muxer, a);
         assert_eq!(ledger.snapshot(now).node.inbound, expected_in);
@@ -671,22 +683,36 @@ mod tests {
         let now = Instant::now();
         open(&mut ledger, first, Direction::Inbound, now);
         open(&mut ledger, first, Direction::Inbound, now);
-        let refused = ledger.open_stream(first, Direction::Inbound, now).unwrap_err();
+        let refused = ledger
+            .open_stream(first, Direction::Inbound, now)
+            .unwrap_err();
         assert_eq!((refused.scope, refused.limit), (Scope::Connection, 2));
         // The other connection has room, the peer one more.
         open(&mut ledger, second, Direction::Inbound, now);
-        let refused = ledger.open_stream(second, Direction::Inbound, now).unwrap_err();
+        let refused = ledger
+            .open_stream(second, Direction::Inbound, now)
+            .unwrap_err();
         assert_eq!((refused.scope, refused.limit), (Scope::Peer, 3));
         // Outbound is limited apart.
         open(&mut ledger, first, Direction::Outbound, now);
 
         let snapshot = ledger.snapshot(now);
-        assert_eq!(snapshot.node.inbound, DirectionStats { open: 3, opened: 3, refused: 2 });
+        assert_eq!(
+            snapshot.node.inbound,
+            DirectionStats {
+                open: 3,
+                opened: 3,
+                refused: 2
+            }
+        );
         assert_eq!(snapshot.connections[&id].streams.inbound.refused, 1);
         let refusals: Vec<_> = ledger.take_refusals().collect();
         assert_eq!(refusals.len(), 2);
         assert_eq!(refusals[0].connection, Some(id));
-        assert_eq!(refusals[1].connection, None, "the second muxer is not claimed");
+        assert_eq!(
+            refusals[1].connection, None,
+            "the second muxer is not claimed"
+        );
         assert!(ledger.take_wake());
     }
 
@@ -697,8 +723,14 @@ mod tests {
         let other = ledger.add_connection(PeerId::random(), dialer(2));
         open(&mut ledger, muxer, Direction::Outbound, Instant::now());
         let refused = ledger.refuse_outbound(other).expect("node full");
-        assert_eq!((refused.scope, refused.direction), (Scope::Node, Direction::Outbound));
-        assert_eq!(ledger.refuse_outbound(muxer).map(|r| r.scope), Some(Scope::Node));
+        assert_eq!(
+            (refused.scope, refused.direction),
+            (Scope::Node, Direction::Outbound)
+        );
+        assert_eq!(
+            ledger.refuse_outbound(muxer).map(|r| r.scope),
+            Some(Scope::Node)
+        );
     }
 
     #[test]
@@ -733,11 +765,37 @@ mod tests {
         assert_eq!(refused.scope, Scope::ProtocolPerPeer);
 
         let snapshot = ledger.snapshot(now);
-        assert_eq!(snapshot.protocols[&echo].inbound, DirectionStats { open: 1, opened: 1, refused: 1 });
-        assert_eq!(snapshot.protocols_per_peer[&(peer, echo.clone())].inbound.refused, 1);
+        assert_eq!(
+            snapshot.protocols[&echo].inbound,
+            DirectionStats {
+                open: 1,
+                opened: 1,
+                refused: 1
+            }
+        );
+        assert_eq!(
+            snapshot.protocols_per_peer[&(peer, echo.clone())]
+                .inbound
+                .refused,
+            1
+        );
         let connection = snapshot.connections[&id].streams;
-        assert_eq!(connection.inbound, DirectionStats { open: 2, opened: 3, refused: 1 });
-        assert_eq!(connection.outbound, DirectionStats { open: 1, opened: 2, refused: 1 });
+        assert_eq!(
+            connection.inbound,
+            DirectionStats {
+                open: 2,
+                opened: 3,
+                refused: 1
+            }
+        );
+        assert_eq!(
+            connection.outbound,
+            DirectionStats {
+                open: 1,
+                opened: 2,
+                refused: 1
+            }
+        );
         // The refused stream's drop is a no-op; the first one's frees the slot.
         ledger.close_stream(muxer, second);
         ledger.close_stream(muxer, first);
@@ -755,7 +813,9 @@ mod tests {
         }
         for i in 0..MAX_PROTOCOLS + 10 {
             let key = open(&mut ledger, muxer, Direction::Inbound, now);
-            ledger.attribute(muxer, key, format!("/p/{i}").as_bytes()).unwrap();
+            ledger
+                .attribute(muxer, key, format!("/p/{i}").as_bytes())
+                .unwrap();
         }
         let snapshot = ledger.snapshot(now);
         assert_eq!(snapshot.protocols.len(), MAX_PROTOCOLS);
@@ -769,7 +829,10 @@ mod tests {
         let old = ledger.add_connection(peer, dialer(1));
         let new = ledger.add_connection(peer, dialer(1));
         let elsewhere = ledger.add_connection(peer, dialer(2));
-        let (a, b) = (ConnectionId::new_unchecked(7), ConnectionId::new_unchecked(8));
+        let (a, b) = (
+            ConnectionId::new_unchecked(7),
+            ConnectionId::new_unchecked(8),
+        );
         assert!(ledger.claim(peer, &dialer(1), a));
         assert!(ledger.claim(peer, &dialer(1), b));
         assert!(!ledger.claim(peer, &dialer(1), ConnectionId::new_unchecked(9)));
@@ -791,7 +854,10 @@ mod tests {
         ledger.close_stream(muxer, key);
         let snapshot = ledger.snapshot(now);
         assert_eq!(snapshot.node.open(), 0);
-        assert_eq!(snapshot.protocols[&StreamProtocol::new("/echo/1")].open(), 0);
+        assert_eq!(
+            snapshot.protocols[&StreamProtocol::new("/echo/1")].open(),
+            0
+        );
         assert!(!snapshot.peers.contains_key(&peer));
         assert!(snapshot.connections.is_empty());
         assert!(ledger.peers.is_empty());
@@ -805,7 +871,9 @@ mod tests {
         let t0 = Instant::now();
         ledger.outbound_blocked(muxer, t0);
         assert_eq!(ledger.next_deadline(), Some(t0 + threshold));
-        assert!(ledger.decide(t0 + threshold - Duration::from_millis(1)).is_empty());
+        assert!(ledger
+            .decide(t0 + threshold - Duration::from_millis(1))
+            .is_empty());
         let decisions = ledger.decide(t0 + threshold);
         assert_eq!(
             decisions,
@@ -823,7 +891,10 @@ mod tests {
         let t1 = t0 + threshold * 5;
         ledger.outbound_blocked(muxer, t1);
         ledger.outbound_unblocked(muxer);
-        assert!(ledger.decide(t1 + threshold).is_empty(), "the open completed");
+        assert!(
+            ledger.decide(t1 + threshold).is_empty(),
+            "the open completed"
+        );
         ledger.outbound_blocked(muxer, t1);
         assert_eq!(ledger.decide(t1 + threshold).len(), 1);
     }
@@ -836,7 +907,12 @@ mod tests {
         let t0 = Instant::now();
         let old = open(&mut ledger, muxer, Direction::Inbound, t0);
         ledger.attribute(muxer, old, ECHO).unwrap();
-        let young = open(&mut ledger, muxer, Direction::Outbound, t0 + Duration::from_secs(1));
+        let young = open(
+            &mut ledger,
+            muxer,
+            Direction::Outbound,
+            t0 + Duration::from_secs(1),
+        );
         assert_eq!(ledger.next_deadline(), Some(t0 + threshold));
 
         let decisions = ledger.decide(t0 + threshold);
@@ -869,6 +945,9 @@ mod tests {
         assert_eq!(ledger.refusals.len(), MAX_QUEUED_REFUSALS);
         let snapshot = ledger.snapshot(now);
         assert_eq!(snapshot.dropped_events, 500);
-        assert_eq!(snapshot.node.inbound.refused, MAX_QUEUED_REFUSALS as u64 + 500);
+        assert_eq!(
+            snapshot.node.inbound.refused,
+            MAX_QUEUED_REFUSALS as u64 + 500
+        );
     }
 }

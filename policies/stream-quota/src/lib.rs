@@ -13,9 +13,11 @@
 //!   refusals and the oldest open stream's age, per connection, peer,
 //!   protocol, protocol per peer and for the node: [`Quota::snapshot`].
 //! - **Limits** per [`Scope`] and [`Direction`] ([`Config`]; defaults after
-//!   go-libp2p's resource manager). An inbound stream over a limit is reset;
-//!   an outbound one fails for its opener with [`LimitExceeded`]; both are
-//!   reported as [`Event::Refused`].
+//!   go-libp2p's resource manager). An inbound stream over a limit is dropped
+//!   unanswered (the remote sees its negotiation fail; on QUIC as a refused
+//!   protocol, since QUIC's drop ends a stream cleanly); an outbound one fails
+//!   for its opener with [`LimitExceeded`]; both are reported as
+//!   [`Event::Refused`], which names the limit.
 //! - **Starvation**: an outbound open the muxer keeps waiting (QUIC: the peer
 //!   hands back no stream credit) is reported after the threshold as
 //!   [`Event::Starved`], long before the swarm's 10 s stream timeout. With

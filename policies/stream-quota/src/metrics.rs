@@ -39,7 +39,11 @@ impl Metrics {
     pub(crate) fn new(registry: &mut Registry, quota: &Quota) -> Self {
         let registry = registry.sub_registry_with_prefix("stream_quota");
         let events = Family::<KindLabel, Counter>::default();
-        registry.register("events", "Events the policy reported, by kind", events.clone());
+        registry.register(
+            "events",
+            "Events the policy reported, by kind",
+            events.clone(),
+        );
         registry.register_collector(Box::new(LedgerCollector {
             quota: quota.clone(),
         }));
@@ -82,22 +86,31 @@ impl prometheus_client::collector::Collector for LedgerCollector {
         scopes.extend(snapshot.protocols.iter().map(|(p, s)| (p.as_ref(), s)));
 
         let series: [(&str, &str, MetricType, fn(&ScopeStats, Direction) -> u64); 3] = [
-            ("open_streams", "Streams open now", MetricType::Gauge, |s, d| {
-                u64::from(s.direction(d).open)
-            }),
-            ("opened_streams", "Streams admitted", MetricType::Counter, |s, d| {
-                s.direction(d).opened
-            }),
-            ("refused_streams", "Streams refused by a limit", MetricType::Counter, |s, d| {
-                s.direction(d).refused
-            }),
+            (
+                "open_streams",
+                "Streams open now",
+                MetricType::Gauge,
+                |s, d| u64::from(s.direction(d).open),
+            ),
+            (
+                "opened_streams",
+                "Streams admitted",
+                MetricType::Counter,
+                |s, d| s.direction(d).opened,
+            ),
+            (
+                "refused_streams",
+                "Streams refused by a limit",
+                MetricType::Counter,
+                |s, d| s.direction(d).refused,
+            ),
         ];
         for (name, help, metric_type, value) in series {
             let mut metric = encoder.encode_descriptor(
                 name,
                 &format!("{help}, node-wide (protocol=\"\") and per protocol"),
                 None,
-                metric_type.clone(),
+                metric_type,
             )?;
             for (protocol, stats) in &scopes {
                 for (direction, label) in DIRECTIONS {

@@ -14,9 +14,7 @@ use libp2p_core::{
 };
 use libp2p_identity::PeerId;
 
-use crate::{
-    ledger::MuxerId, negotiation::Role, quota::Shared, stream::Substream, Direction,
-};
+use crate::{ledger::MuxerId, negotiation::Role, quota::Shared, stream::Substream, Direction};
 
 /// Inbound streams refused in one `poll_inbound` call before yielding, so a
 /// peer opening streams as fast as it can does not hold the connection task.
@@ -86,7 +84,8 @@ where
                 Poll::Pending => return Poll::Pending,
             };
             let now = Instant::now();
-            let opened = (this.shared).with_ledger(|l| l.open_stream(this.id, Direction::Inbound, now));
+            let opened =
+                (this.shared).with_ledger(|l| l.open_stream(this.id, Direction::Inbound, now));
             match opened {
                 Ok(key) => {
                     return Poll::Ready(Ok(Substream::new(
@@ -132,8 +131,8 @@ where
             Poll::Ready(Ok(stream)) => {
                 this.unblock();
                 let now = Instant::now();
-                let opened = (this.shared)
-                    .with_ledger(|l| l.open_stream(this.id, Direction::Outbound, now));
+                let opened =
+                    (this.shared).with_ledger(|l| l.open_stream(this.id, Direction::Outbound, now));
                 Poll::Ready(Ok(match opened {
                     Ok(key) => {
                         Substream::new(stream, Role::Dialer, this.id, key, this.shared.clone())

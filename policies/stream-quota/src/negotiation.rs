@@ -286,7 +286,10 @@ mod tests {
         n.on_written(&frames(&[HEADER, b"/a/2\n"]));
         assert_eq!(n.on_read(&frames(&[HEADER, b"na\n"])), Outcome::Pending);
         n.on_written(&frame(b"/a/1\n"));
-        assert_eq!(n.on_read(&frame(b"/a/1\n")), Outcome::Agreed(b"/a/1".to_vec()));
+        assert_eq!(
+            n.on_read(&frame(b"/a/1\n")),
+            Outcome::Agreed(b"/a/1".to_vec())
+        );
     }
 
     #[test]
@@ -332,7 +335,10 @@ mod tests {
     fn an_echo_of_something_never_proposed_is_not_attributed() {
         let mut n = Negotiation::new(Role::Dialer);
         n.on_written(&frames(&[HEADER, b"/asked/1\n"]));
-        assert_eq!(n.on_read(&frames(&[HEADER, b"/other/1\n"])), Outcome::GaveUp);
+        assert_eq!(
+            n.on_read(&frames(&[HEADER, b"/other/1\n"])),
+            Outcome::GaveUp
+        );
     }
 
     #[test]
@@ -344,7 +350,10 @@ mod tests {
         answer.extend(frame(&[list, b"\n".to_vec()].concat()));
         assert_eq!(n.on_written(&answer), Outcome::Pending);
         n.on_read(&frame(b"/b/1\n"));
-        assert_eq!(n.on_written(&frame(b"/b/1\n")), Outcome::Agreed(b"/b/1".to_vec()));
+        assert_eq!(
+            n.on_written(&frame(b"/b/1\n")),
+            Outcome::Agreed(b"/b/1".to_vec())
+        );
     }
 
     #[test]

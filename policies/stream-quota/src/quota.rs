@@ -43,7 +43,9 @@ impl Shared {
     pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // A panic elsewhere while holding the lock leaves counts that are
         // still counts: carry on rather than spread the panic.
-        self.ledger.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.ledger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` on the ledger and wakes the behaviour if `f` gave it work.
@@ -120,7 +122,10 @@ impl Quota {
         let quota = self.clone();
         transport
             .map(move |(peer, muxer), endpoint| {
-                (peer, StreamMuxerBox::new(quota.wrap(peer, muxer, &endpoint)))
+                (
+                    peer,
+                    StreamMuxerBox::new(quota.wrap(peer, muxer, &endpoint)),
+                )
             })
             .boxed()
     }

@@ -76,10 +76,13 @@ fn pruned(event: &Event) -> Option<ConnectionId> {
     }
 }
 
+async fn send_echo(node: &mut Node<Bundle>, peer: PeerId, target: Target) -> echo::RequestId {
+    node.with(move |s| s.behaviour_mut().app_mut().echo.send(peer, target))
+        .await
+}
+
 async fn echo_lands_on(node: &mut Node<Bundle>, peer: PeerId) -> Option<ConnectionId> {
-    let id = node
-        .with(move |s| s.behaviour_mut().app_mut().echo.send(peer, Target::Any))
-        .await;
+    let id = send_echo(node, peer, Target::Any).await;
     let echo = node
         .wait_behaviour(CONNECT, "echo", |event| match event {
             state_isolation::Event::Behaviour(ProtectedEvent::App(PlainEvent::Echo(e)))
@@ -286,13 +289,7 @@ async fn a_starved_connection_is_recycled_beside_every_policy() {
         .unwrap();
 
     for _ in 0..2 {
-        x.with(move |s| {
-            s.behaviour_mut()
-                .app_mut()
-                .echo
-                .send(peer, Target::Connection(starved))
-        })
-        .await;
+        send_echo(&mut x, peer, Target::Connection(starved)).await;
     }
     // Both kept unread by the holder, whatever X does with its side: the
     // holder's credit is spent. (The probes and the incarnation exchange,
@@ -304,13 +301,7 @@ async fn a_starved_connection_is_recycled_beside_every_policy() {
     })
     .await
     .unwrap();
-    x.with(move |s| {
-        s.behaviour_mut()
-            .app_mut()
-            .echo
-            .send(peer, Target::Connection(starved))
-    })
-    .await;
+    send_echo(&mut x, peer, Target::Connection(starved)).await;
     let blocked_for = x
         .wait_behaviour(CONNECT, "Starved", |event| match event {
             state_isolation::Event::Behaviour(ProtectedEvent::Quota(
@@ -347,8 +338,7 @@ async fn a_starved_connection_is_recycled_beside_every_policy() {
     .unwrap();
 
     // The next echo opens its stream on the replacement, which has credit.
-    x.with(move |s| s.behaviour_mut().app_mut().echo.send(peer, Target::Any))
-        .await;
+    send_echo(&mut x, peer, Target::Any).await;
     x.wait_until(CONNECT, "an echo stream on the replacement", move |s| {
         let snapshot = s.behaviour().quota()?.snapshot();
         let on_replacement = snapshot.connections.get(&replacement)?.streams.outbound;

@@ -7,9 +7,14 @@
 //! per protocol one entry, and at most [`MAX_PROTOCOLS`] of them, taken only
 //! by protocols this node agreed to (it proposed them, or accepted them), so a
 //! remote cannot grow any of this beyond the limits.
+//!
+//! Every stream passes through here three or four times, so the hot paths
+//! hash nothing a remote chose: a connection finds its peer by slot, and the
+//! maps keyed by our own ids and agreed protocol names use [`IdHasher`].
 
 use std::{
-    collections::{hash_map::Entry, BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
+    hash::{BuildHasherDefault, Hasher},
     time::{Duration, Instant},
 };
 
@@ -43,6 +48,40 @@ impl MuxerId {
 pub(crate) struct StreamKey(u64);
 
 type ProtocolIndex = usize;
+
+/// A fast hasher for keys the node chose itself (muxer ids, protocol names
+/// it agreed to), where SipHash's flooding resistance buys nothing.
+#[derive(Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A stream admitted by [`Ledger::open_stream`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Opened {
+    pub(crate) key: StreamKey,
+    /// Streams of its direction the connection, its peer and the node can
+    /// all still admit, as far as this connection alone changes them.
+    pub(crate) headroom: u32,
+}
 
 /// A refused stream, for the behaviour to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +121,8 @@ struct Stream {
 #[derive(Debug)]
 struct Connection {
     peer: PeerId,
+    /// Its peer's index in [`Ledger::peers`].
+    peer_slot: usize,
     endpoint: ConnectedPoint,
     id: Option<ConnectionId>,
     stats: ScopeStats,
@@ -92,11 +133,33 @@ struct Connection {
     leak_cursor: StreamKey,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Peer {
+    id: PeerId,
     stats: ScopeStats,
     connections: usize,
-    protocols: HashMap<ProtocolIndex, ScopeStats>,
+    /// Per protocol it used; a handful, so a list.
+    protocols: Vec<(ProtocolIndex, ScopeStats)>,
+}
+
+impl Peer {
+    fn protocol(&self, index: ProtocolIndex) -> Option<&ScopeStats> {
+        self.protocols
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, s)| s)
+    }
+
+    fn protocol_mut(&mut self, index: ProtocolIndex) -> &mut ScopeStats {
+        let at = match self.protocols.iter().position(|(i, _)| *i == index) {
+            Some(at) => at,
+            None => {
+                self.protocols.push((index, ScopeStats::default()));
+                self.protocols.len() - 1
+            }
+        };
+        &mut self.protocols[at].1
+    }
 }
 
 #[derive(Debug)]
@@ -112,10 +175,13 @@ struct Protocol {
 pub(crate) struct Ledger {
     config: Config,
     node: ScopeStats,
-    connections: HashMap<MuxerId, Connection>,
-    peers: HashMap<PeerId, Peer>,
+    connections: IdMap<MuxerId, Connection>,
+    /// Connected peers, by slot; `None` is a free slot.
+    peers: Vec<Option<Peer>>,
+    free_peer_slots: Vec<usize>,
+    peer_slots: HashMap<PeerId, usize>,
     protocols: Vec<Protocol>,
-    protocol_index: HashMap<Box<str>, ProtocolIndex>,
+    protocol_index: IdMap<Box<str>, ProtocolIndex>,
     next_muxer: u64,
     next_stream: u64,
     refusals: VecDeque<Refusal>,
@@ -132,10 +198,12 @@ impl Ledger {
         Self {
             config,
             node: ScopeStats::default(),
-            connections: HashMap::new(),
-            peers: HashMap::new(),
+            connections: IdMap::default(),
+            peers: Vec::new(),
+            free_peer_slots: Vec::new(),
+            peer_slots: HashMap::new(),
             protocols: Vec::new(),
-            protocol_index: HashMap::new(),
+            protocol_index: IdMap::default(),
             next_muxer: 0,
             next_stream: 0,
             refusals: VecDeque::new(),
@@ -158,10 +226,35 @@ impl Ledger {
     pub(crate) fn add_connection(&mut self, peer: PeerId, endpoint: ConnectedPoint) -> MuxerId {
         let id = MuxerId(self.next_muxer);
         self.next_muxer += 1;
+        let peer_slot = match self.peer_slots.get(&peer) {
+            Some(&slot) => slot,
+            None => {
+                let entry = Some(Peer {
+                    id: peer,
+                    stats: ScopeStats::default(),
+                    connections: 0,
+                    protocols: Vec::new(),
+                });
+                let slot = match self.free_peer_slots.pop() {
+                    Some(slot) => {
+                        self.peers[slot] = entry;
+                        slot
+                    }
+                    None => {
+                        self.peers.push(entry);
+                        self.peers.len() - 1
+                    }
+                };
+                self.peer_slots.insert(peer, slot);
+                slot
+            }
+        };
+        self.peer_mut(peer_slot).connections += 1;
         self.connections.insert(
             id,
             Connection {
                 peer,
+                peer_slot,
                 endpoint,
                 id: None,
                 stats: ScopeStats::default(),
@@ -171,7 +264,6 @@ impl Ledger {
                 leak_cursor: StreamKey(0),
             },
         );
-        self.peers.entry(peer).or_default().connections += 1;
         id
     }
 
@@ -204,30 +296,39 @@ impl Ledger {
             return;
         };
         for stream in connection.streams.values() {
-            Self::count_close(
-                &mut self.node,
-                &mut self.peers,
-                &mut self.protocols,
-                connection.peer,
-                stream,
-            );
+            self.count_close(connection.peer_slot, stream);
         }
-        if let Entry::Occupied(mut peer) = self.peers.entry(connection.peer) {
-            peer.get_mut().connections -= 1;
-            if peer.get().connections == 0 {
-                peer.remove();
-            }
+        let peer = self.peer_mut(connection.peer_slot);
+        peer.connections -= 1;
+        if peer.connections == 0 {
+            self.peers[connection.peer_slot] = None;
+            self.free_peer_slots.push(connection.peer_slot);
+            self.peer_slots.remove(&connection.peer);
         }
     }
 
-    /// Whether an outbound stream on `muxer` would be refused now: checked
-    /// before the muxer is asked for one, so that a refused open costs the
-    /// transport nothing. Counts and queues the refusal.
-    pub(crate) fn refuse_outbound(&mut self, muxer: MuxerId) -> Option<LimitExceeded> {
-        let connection = self.connections.get(&muxer)?;
-        let refusal = self.check_open(connection, Direction::Outbound)?;
-        self.count_refusal(muxer, Direction::Outbound, refusal.clone());
-        Some(refusal)
+    /// Whether an outbound stream on `muxer` would be admitted now, checked
+    /// before the muxer is asked for one so that a refused open costs the
+    /// transport nothing: its headroom (at least 1), or the refusal,
+    /// counted and queued.
+    pub(crate) fn admit_outbound(&mut self, muxer: MuxerId) -> Result<u32, LimitExceeded> {
+        let Some(connection) = self.connections.get(&muxer) else {
+            return Ok(u32::MAX);
+        };
+        let peer = self.peer(connection.peer_slot);
+        match headroom(
+            &self.config,
+            &connection.stats,
+            &peer.stats,
+            &self.node,
+            Direction::Outbound,
+        ) {
+            Ok(headroom) => Ok(headroom),
+            Err(refusal) => {
+                self.count_refusal(muxer, Direction::Outbound, refusal.clone());
+                Err(refusal)
+            }
+        }
     }
 
     /// A stream was opened on `muxer` at `now`, unless a limit refuses it
@@ -237,18 +338,33 @@ impl Ledger {
         muxer: MuxerId,
         direction: Direction,
         now: Instant,
-    ) -> Result<StreamKey, LimitExceeded> {
-        let Some(connection) = self.connections.get(&muxer) else {
+    ) -> Result<Opened, LimitExceeded> {
+        let key = StreamKey(self.next_stream);
+        let Some(connection) = self.connections.get_mut(&muxer) else {
             // The muxer outlived its entry: never the case, but never a panic.
-            return Ok(self.new_stream_key());
+            self.next_stream += 1;
+            return Ok(Opened {
+                key,
+                headroom: u32::MAX,
+            });
         };
-        if let Some(refusal) = self.check_open(connection, direction) {
-            self.count_refusal(muxer, direction, refusal.clone());
-            return Err(refusal);
-        }
-        let key = self.new_stream_key();
-        let connection = self.connections.get_mut(&muxer).expect("checked above");
-        let peer = self.peers.entry(connection.peer).or_default();
+        let peer = self.peers[connection.peer_slot]
+            .as_mut()
+            .expect("a connection's peer has a slot");
+        let headroom = match headroom(
+            &self.config,
+            &connection.stats,
+            &peer.stats,
+            &self.node,
+            direction,
+        ) {
+            Ok(headroom) => headroom - 1,
+            Err(refusal) => {
+                self.count_refusal(muxer, direction, refusal.clone());
+                return Err(refusal);
+            }
+        };
+        self.next_stream += 1;
         for stats in [&mut self.node, &mut peer.stats, &mut connection.stats] {
             let stats = stats.direction_mut(direction);
             stats.open += 1;
@@ -265,7 +381,7 @@ impl Ledger {
         if let Some(threshold) = self.config.leak_threshold {
             self.lower_deadline(now + threshold);
         }
-        Ok(key)
+        Ok(Opened { key, headroom })
     }
 
     /// The stream negotiated `protocol`; refused (and removed, counted,
@@ -279,19 +395,20 @@ impl Ledger {
         let Some(index) = self.intern(protocol) else {
             return Ok(());
         };
-        let Some((peer_id, direction)) = self
-            .connections
-            .get(&muxer)
-            .and_then(|c| Some((c.peer, c.streams.get(&key)?.direction)))
-        else {
+        let Some(connection) = self.connections.get_mut(&muxer) else {
             return Ok(());
         };
-        let per_peer_open = self
-            .peers
-            .get(&peer_id)
-            .and_then(|p| p.protocols.get(&index))
+        let Some(stream) = connection.streams.get_mut(&key) else {
+            return Ok(());
+        };
+        let direction = stream.direction;
+        let peer = self.peers[connection.peer_slot]
+            .as_mut()
+            .expect("a connection's peer has a slot");
+        let protocol = &mut self.protocols[index];
+        let per_peer_open = peer
+            .protocol(index)
             .map_or(0, |s| s.direction(direction).open);
-        let protocol = &self.protocols[index];
         let checks = [
             (
                 Scope::ProtocolPerPeer,
@@ -313,31 +430,19 @@ impl Ledger {
                 protocol: Some(protocol.name.clone()),
             })
         });
-        let connection = self.connections.get_mut(&muxer).expect("found above");
-        let peer = self.peers.entry(peer_id).or_default();
         if let Some(refusal) = refusal {
-            let stream = connection.streams.remove(&key).expect("found above");
-            connection.stats.direction_mut(direction).open -= 1;
-            Self::count_close(
-                &mut self.node,
-                &mut self.peers,
-                &mut self.protocols,
-                peer_id,
-                &stream,
-            );
-            let peer = self.peers.entry(peer_id).or_default();
-            let per_peer = peer.protocols.entry(index).or_default();
-            for stats in [per_peer, &mut self.protocols[index].stats] {
+            for stats in [peer.protocol_mut(index), &mut protocol.stats] {
                 stats.direction_mut(direction).refused += 1;
             }
+            let stream = connection.streams.remove(&key).expect("found above");
+            connection.stats.direction_mut(direction).open -= 1;
+            let peer_slot = connection.peer_slot;
+            self.count_close(peer_slot, &stream);
             self.count_refusal(muxer, direction, refusal.clone());
             return Err(refusal);
         }
-        if let Some(stream) = connection.streams.get_mut(&key) {
-            stream.protocol = Some(index);
-        }
-        let per_peer = peer.protocols.entry(index).or_default();
-        for stats in [per_peer, &mut self.protocols[index].stats] {
+        stream.protocol = Some(index);
+        for stats in [peer.protocol_mut(index), &mut protocol.stats] {
             let stats = stats.direction_mut(direction);
             stats.open += 1;
             stats.opened += 1;
@@ -354,16 +459,9 @@ impl Ledger {
             return;
         };
         connection.stats.direction_mut(stream.direction).open -= 1;
-        let peer = connection.peer;
-        Self::count_close(
-            &mut self.node,
-            &mut self.peers,
-            &mut self.protocols,
-            peer,
-            &stream,
-        );
+        let peer_slot = connection.peer_slot;
+        self.count_close(peer_slot, &stream);
     }
-
     /// An outbound open on `muxer` has been waiting since `since`.
     pub(crate) fn outbound_blocked(&mut self, muxer: MuxerId, since: Instant) {
         if let Some(connection) = self.connections.get_mut(&muxer) {
@@ -448,12 +546,12 @@ impl Ledger {
             dropped_events: self.dropped_events,
             ..Snapshot::default()
         };
-        for (&peer_id, peer) in &self.peers {
-            snapshot.peers.insert(peer_id, peer.stats);
-            for (&index, stats) in &peer.protocols {
+        for peer in self.peers.iter().flatten() {
+            snapshot.peers.insert(peer.id, peer.stats);
+            for (index, stats) in &peer.protocols {
                 snapshot
                     .protocols_per_peer
-                    .insert((peer_id, self.protocols[index].name.clone()), *stats);
+                    .insert((peer.id, self.protocols[*index].name.clone()), *stats);
             }
         }
         for protocol in &self.protocols {
@@ -499,10 +597,16 @@ impl Ledger {
         snapshot
     }
 
-    fn new_stream_key(&mut self) -> StreamKey {
-        let key = StreamKey(self.next_stream);
-        self.next_stream += 1;
-        key
+    fn peer(&self, slot: usize) -> &Peer {
+        self.peers[slot]
+            .as_ref()
+            .expect("a connection's peer has a slot")
+    }
+
+    fn peer_mut(&mut self, slot: usize) -> &mut Peer {
+        self.peers[slot]
+            .as_mut()
+            .expect("a connection's peer has a slot")
     }
 
     fn lower_deadline(&mut self, at: Instant) {
@@ -512,32 +616,14 @@ impl Ledger {
         }
     }
 
-    /// The first of connection, peer and node whose limit a new stream would exceed.
-    fn check_open(&self, connection: &Connection, direction: Direction) -> Option<LimitExceeded> {
-        let peer = self.peers.get(&connection.peer);
-        let scopes = [
-            (Scope::Connection, Some(&connection.stats)),
-            (Scope::Peer, peer.map(|p| &p.stats)),
-            (Scope::Node, Some(&self.node)),
-        ];
-        scopes.into_iter().find_map(|(scope, stats)| {
-            let limit = self.config.limit(scope, None).get(direction)?;
-            let open = stats.map_or(0, |s| s.direction(direction).open);
-            (open >= limit).then_some(LimitExceeded {
-                scope,
-                direction,
-                limit,
-                protocol: None,
-            })
-        })
-    }
-
     /// Counts a refusal in the connection, its peer and the node, and queues it.
     fn count_refusal(&mut self, muxer: MuxerId, direction: Direction, error: LimitExceeded) {
         let Some(connection) = self.connections.get_mut(&muxer) else {
             return;
         };
-        let peer = self.peers.entry(connection.peer).or_default();
+        let peer = self.peers[connection.peer_slot]
+            .as_mut()
+            .expect("a connection's peer has a slot");
         for stats in [&mut self.node, &mut peer.stats, &mut connection.stats] {
             stats.direction_mut(direction).refused += 1;
         }
@@ -555,24 +641,16 @@ impl Ledger {
 
     /// Takes a closed stream off its peer, its protocol scopes and the node
     /// (its connection is the caller's).
-    fn count_close(
-        node: &mut ScopeStats,
-        peers: &mut HashMap<PeerId, Peer>,
-        protocols: &mut [Protocol],
-        peer_id: PeerId,
-        stream: &Stream,
-    ) {
+    fn count_close(&mut self, peer_slot: usize, stream: &Stream) {
         let direction = stream.direction;
-        node.direction_mut(direction).open -= 1;
-        let Some(peer) = peers.get_mut(&peer_id) else {
-            return;
-        };
+        self.node.direction_mut(direction).open -= 1;
+        let peer = self.peers[peer_slot]
+            .as_mut()
+            .expect("a connection's peer has a slot");
         peer.stats.direction_mut(direction).open -= 1;
         if let Some(index) = stream.protocol {
-            protocols[index].stats.direction_mut(direction).open -= 1;
-            if let Some(per_peer) = peer.protocols.get_mut(&index) {
-                per_peer.direction_mut(direction).open -= 1;
-            }
+            self.protocols[index].stats.direction_mut(direction).open -= 1;
+            peer.protocol_mut(index).direction_mut(direction).open -= 1;
         }
     }
 
@@ -596,6 +674,39 @@ impl Ledger {
         });
         Some(index)
     }
+}
+
+/// How many more streams of `direction` the connection, its peer and the
+/// node all admit (at least 1), or the first of them that is full.
+fn headroom(
+    config: &Config,
+    connection: &ScopeStats,
+    peer: &ScopeStats,
+    node: &ScopeStats,
+    direction: Direction,
+) -> Result<u32, LimitExceeded> {
+    let scopes = [
+        (Scope::Connection, connection, config.connection),
+        (Scope::Peer, peer, config.peer),
+        (Scope::Node, node, config.node),
+    ];
+    let mut headroom = u32::MAX;
+    for (scope, stats, limit) in scopes {
+        let Some(limit) = limit.get(direction) else {
+            continue;
+        };
+        let open = stats.direction(direction).open;
+        if open >= limit {
+            return Err(LimitExceeded {
+                scope,
+                direction,
+                limit,
+                protocol: None,
+            });
+        }
+        headroom = headroom.min(limit - open);
+    }
+    Ok(headroom)
 }
 
 #[cfg(test)]
@@ -629,7 +740,10 @@ mod tests {
     }
 
     fn open(ledger: &mut Ledger, muxer: MuxerId, direction: Direction, now: Instant) -> StreamKey {
-        ledger.open_stream(muxer, direction, now).expect("admitted")
+        ledger
+            .open_stream(muxer, direction, now)
+            .expect("admitted")
+            .key
     }
 
     #[test]
@@ -671,6 +785,30 @@ mod tests {
         // Closing twice, or a stream never known, changes nothing.
         ledger.close_stream(muxer, a);
         assert_eq!(ledger.snapshot(now).node.inbound, expected_in);
+    }
+
+    #[test]
+    fn headroom_is_the_room_left_in_the_fullest_scope() {
+        let config = Config::default()
+            .with_limit(Scope::Connection, Limit::new(8, 3))
+            .with_limit(Scope::Peer, Limit::new(8, 5));
+        let (mut ledger, peer, muxer, _) = ledger_with(config);
+        let other = ledger.add_connection(peer, dialer(2));
+        let now = Instant::now();
+        assert_eq!(ledger.admit_outbound(muxer), Ok(3));
+        let opened = ledger.open_stream(muxer, Direction::Outbound, now).unwrap();
+        assert_eq!(opened.headroom, 2);
+        for _ in 0..3 {
+            ledger.open_stream(other, Direction::Outbound, now).unwrap();
+        }
+        // The peer has one slot left, whatever the connection has.
+        assert_eq!(ledger.admit_outbound(muxer), Ok(1));
+        let opened = ledger.open_stream(muxer, Direction::Outbound, now).unwrap();
+        assert_eq!(opened.headroom, 0);
+        assert_eq!(
+            ledger.admit_outbound(muxer).map_err(|r| r.scope),
+            Err(Scope::Peer)
+        );
     }
 
     #[test]
@@ -722,14 +860,14 @@ mod tests {
         let (mut ledger, _, muxer, _) = ledger_with(config);
         let other = ledger.add_connection(PeerId::random(), dialer(2));
         open(&mut ledger, muxer, Direction::Outbound, Instant::now());
-        let refused = ledger.refuse_outbound(other).expect("node full");
+        let refused = ledger.admit_outbound(other).expect_err("node full");
         assert_eq!(
             (refused.scope, refused.direction),
             (Scope::Node, Direction::Outbound)
         );
         assert_eq!(
-            ledger.refuse_outbound(muxer).map(|r| r.scope),
-            Some(Scope::Node)
+            ledger.admit_outbound(muxer).map_err(|r| r.scope),
+            Err(Scope::Node)
         );
     }
 
@@ -860,7 +998,8 @@ mod tests {
         );
         assert!(!snapshot.peers.contains_key(&peer));
         assert!(snapshot.connections.is_empty());
-        assert!(ledger.peers.is_empty());
+        assert!(ledger.peer_slots.is_empty());
+        assert!(ledger.peers.iter().all(Option::is_none));
     }
 
     #[test]

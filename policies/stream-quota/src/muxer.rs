@@ -36,6 +36,11 @@ pub struct Muxer<M> {
     blocked: bool,
     /// `poll_outbound` was called since the last `poll`.
     outbound_polled: bool,
+    /// Outbound streams the ledger will still admit, as of the last one
+    /// opened here: the check before the muxer is asked is skipped while
+    /// there is room. Only other connections of the peer or node can use it
+    /// up meanwhile; `open_stream` still refuses then.
+    outbound_headroom: u32,
 }
 
 impl<M> Muxer<M> {
@@ -52,6 +57,7 @@ impl<M> Muxer<M> {
             shared,
             blocked: false,
             outbound_polled: false,
+            outbound_headroom: 0,
         }
     }
 
@@ -87,12 +93,12 @@ where
             let opened =
                 (this.shared).with_ledger(|l| l.open_stream(this.id, Direction::Inbound, now));
             match opened {
-                Ok(key) => {
+                Ok(opened) => {
                     return Poll::Ready(Ok(Substream::new(
                         stream,
                         Role::Listener,
                         this.id,
-                        key,
+                        opened.key,
                         this.shared.clone(),
                     )))
                 }
@@ -110,9 +116,12 @@ where
     ) -> Poll<Result<Self::Substream, Self::Error>> {
         let this = self.get_mut();
         this.outbound_polled = true;
-        if !this.blocked {
-            if let Some(refusal) = (this.shared).with_ledger(|l| l.refuse_outbound(this.id)) {
-                return Poll::Ready(Ok(Substream::refused(refusal, this.shared.clone())));
+        if !this.blocked && this.outbound_headroom == 0 {
+            match (this.shared).with_ledger(|l| l.admit_outbound(this.id)) {
+                Ok(headroom) => this.outbound_headroom = headroom,
+                Err(refusal) => {
+                    return Poll::Ready(Ok(Substream::refused(refusal, this.shared.clone())))
+                }
             }
         }
         match Pin::new(&mut this.inner).poll_outbound(cx) {
@@ -134,11 +143,16 @@ where
                 let opened =
                     (this.shared).with_ledger(|l| l.open_stream(this.id, Direction::Outbound, now));
                 Poll::Ready(Ok(match opened {
-                    Ok(key) => {
-                        Substream::new(stream, Role::Dialer, this.id, key, this.shared.clone())
+                    Ok(opened) => {
+                        this.outbound_headroom = opened.headroom;
+                        let shared = this.shared.clone();
+                        Substream::new(stream, Role::Dialer, this.id, opened.key, shared)
                     }
                     // Another connection took the last slot since the check above.
-                    Err(refusal) => Substream::refused(refusal, this.shared.clone()),
+                    Err(refusal) => {
+                        this.outbound_headroom = 0;
+                        Substream::refused(refusal, this.shared.clone())
+                    }
                 }))
             }
         }

@@ -13,6 +13,9 @@
 //! A side stops being read after it proposed (dialer) or was proposed to
 //! (listener) until the other side answers: what follows a proposal in the
 //! same write is application data of a lazy dialer, not negotiation.
+//!
+//! Every stream goes through this, so it allocates nothing for the usual
+//! messages: they fit the inline buffers.
 
 /// The longest message kept; longer ones (a long `ls` answer) are skipped
 /// without being stored, and a protocol that long is not attributed.
@@ -21,15 +24,69 @@ pub(crate) const MAX_MESSAGE_LEN: usize = 1024;
 /// multistream-select's largest frame: a two-byte varint length.
 const MAX_FRAME_LEN: usize = (1 << 14) - 1;
 
+/// Messages up to this length (the header, most protocol names) stay inline.
+const INLINE: usize = 64;
+
 const HEADER: &[u8] = b"/multistream/1.0.0\n";
 const NOT_AVAILABLE: &[u8] = b"na\n";
 const LIST: &[u8] = b"ls\n";
 
-/// One message, classified.
+/// Bytes kept inline up to [`INLINE`], on the heap beyond.
+#[derive(Debug)]
+struct Buf {
+    inline: [u8; INLINE],
+    len: usize,
+    spilled: Vec<u8>,
+}
+
+impl Default for Buf {
+    fn default() -> Self {
+        Self {
+            inline: [0; INLINE],
+            len: 0,
+            spilled: Vec::new(),
+        }
+    }
+}
+
+impl Buf {
+    fn push(&mut self, bytes: &[u8]) {
+        let len = self.len + bytes.len();
+        if len <= INLINE && self.spilled.is_empty() {
+            self.inline[self.len..len].copy_from_slice(bytes);
+        } else {
+            if self.spilled.is_empty() {
+                self.spilled.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.spilled.extend_from_slice(bytes);
+        }
+        self.len = len;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.spilled.clear();
+    }
+
+    fn set(&mut self, bytes: &[u8]) {
+        self.clear();
+        self.push(bytes);
+    }
+}
+
+/// One message, classified; a protocol's name is the framer's body.
 #[derive(Debug, PartialEq, Eq)]
 enum Message {
     Header,
-    Protocol(Vec<u8>),
+    Protocol,
     NotAvailable,
     List,
     /// Anything else that is well framed: an `ls` answer, or a protocol too
@@ -46,17 +103,23 @@ struct Framer {
     length_bytes: u8,
     /// The body's length once the prefix is complete.
     body_len: Option<usize>,
-    body: Vec<u8>,
+    body: Buf,
     /// Bytes of an oversized body skipped so far.
     skipped: usize,
+    /// The last message is complete: the next byte starts a new one.
+    complete: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 struct Malformed;
 
 impl Framer {
-    /// The next complete message from `input`, consuming what it reads.
+    /// The next complete message from `input`, consuming what it reads. The
+    /// body stays readable until the next call.
     fn next(&mut self, input: &mut &[u8]) -> Option<Result<Message, Malformed>> {
+        if self.complete {
+            self.reset();
+        }
         while let Some((&byte, rest)) = input.split_first() {
             let Some(len) = self.body_len else {
                 *input = rest;
@@ -73,32 +136,37 @@ impl Framer {
                 }
                 continue;
             };
-            let have = self.body.len() + self.skipped;
+            let have = self.body.len + self.skipped;
             let take = (len - have).min(input.len());
             let (chunk, rest) = input.split_at(take);
             *input = rest;
             if len <= MAX_MESSAGE_LEN {
-                self.body.extend_from_slice(chunk);
+                self.body.push(chunk);
             } else {
                 self.skipped += take;
             }
             if have + take == len {
-                let message = classify(&self.body, len);
-                self.reset();
-                return Some(Ok(message));
+                self.complete = true;
+                return Some(Ok(classify(self.body.as_slice(), len)));
             }
         }
         None
     }
 
+    /// A protocol message's name, without its `\n`.
+    fn protocol(&self) -> &[u8] {
+        let body = self.body.as_slice();
+        &body[..body.len().saturating_sub(1)]
+    }
+
     /// Forgets a partly read message: the side starts afresh when it resumes.
     fn reset(&mut self) {
-        let mut body = std::mem::take(&mut self.body);
-        body.clear();
-        *self = Self {
-            body,
-            ..Self::default()
-        };
+        self.length = 0;
+        self.length_bytes = 0;
+        self.body_len = None;
+        self.body.clear();
+        self.skipped = 0;
+        self.complete = false;
     }
 }
 
@@ -110,7 +178,7 @@ fn classify(body: &[u8], len: usize) -> Message {
         HEADER => Message::Header,
         NOT_AVAILABLE => Message::NotAvailable,
         LIST => Message::List,
-        [b'/', .., b'\n'] => Message::Protocol(body[..body.len() - 1].to_vec()),
+        [b'/', .., b'\n'] => Message::Protocol,
         _ => Message::Other,
     }
 }
@@ -129,8 +197,8 @@ pub(crate) enum Role {
 pub(crate) enum Outcome {
     /// Still negotiating.
     Pending,
-    /// Both sides agreed on this protocol (the raw name, without `\n`).
-    Agreed(Vec<u8>),
+    /// Both sides agreed on the protocol [`Negotiation::agreed`] names.
+    Agreed,
     /// Not multistream-select as we know it: the stream stays unattributed.
     GaveUp,
 }
@@ -141,8 +209,10 @@ pub(crate) struct Negotiation {
     role: Role,
     written: Framer,
     read: Framer,
-    /// The proposal awaiting an answer: ours as dialer, theirs as listener.
-    proposal: Option<Vec<u8>>,
+    /// The proposal awaiting an answer (ours as dialer, theirs as listener),
+    /// and once agreed, the protocol.
+    proposal: Buf,
+    has_proposal: bool,
     /// The proposing side is not parsed until the answer came.
     awaiting_answer: bool,
 }
@@ -153,7 +223,8 @@ impl Negotiation {
             role,
             written: Framer::default(),
             read: Framer::default(),
-            proposal: None,
+            proposal: Buf::default(),
+            has_proposal: false,
             awaiting_answer: false,
         }
     }
@@ -174,6 +245,11 @@ impl Negotiation {
         }
     }
 
+    /// The protocol agreed on, once [`Outcome::Agreed`] said so.
+    pub(crate) fn agreed(&self) -> &[u8] {
+        self.proposal.as_slice()
+    }
+
     fn framer(&mut self, side: Side) -> &mut Framer {
         match side {
             Side::Written => &mut self.written,
@@ -188,8 +264,13 @@ impl Negotiation {
             };
             match message {
                 Ok(Message::Header) => {}
-                Ok(Message::Protocol(protocol)) => {
-                    self.proposal = Some(protocol);
+                Ok(Message::Protocol) => {
+                    let framer = match side {
+                        Side::Written => &self.written,
+                        Side::Read => &self.read,
+                    };
+                    self.proposal.set(framer.protocol());
+                    self.has_proposal = true;
                     self.awaiting_answer = true;
                 }
                 Ok(Message::List) => self.awaiting_answer = true,
@@ -209,15 +290,21 @@ impl Negotiation {
             };
             match message {
                 Ok(Message::Header) => {}
-                Ok(Message::Protocol(protocol)) => {
-                    return match self.proposal.take() {
-                        Some(proposal) if proposal == protocol => Outcome::Agreed(protocol),
-                        _ => Outcome::GaveUp,
+                Ok(Message::Protocol) => {
+                    let framer = match side {
+                        Side::Written => &self.written,
+                        Side::Read => &self.read,
+                    };
+                    let echoed = self.has_proposal && framer.protocol() == self.proposal.as_slice();
+                    return if echoed {
+                        Outcome::Agreed
+                    } else {
+                        Outcome::GaveUp
                     };
                 }
                 // A refusal, or the answer to `ls`: the proposer goes on.
                 Ok(Message::NotAvailable | Message::Other) => {
-                    self.proposal = None;
+                    self.has_proposal = false;
                     self.awaiting_answer = false;
                     self.framer(proposer).reset();
                 }
@@ -274,10 +361,8 @@ mod tests {
             Outcome::Pending
         );
         assert_eq!(n.on_read(&frame(HEADER)), Outcome::Pending);
-        assert_eq!(
-            n.on_read(&frame(b"/echo/1\n")),
-            Outcome::Agreed(b"/echo/1".to_vec())
-        );
+        assert_eq!(n.on_read(&frame(b"/echo/1\n")), Outcome::Agreed);
+        assert_eq!(n.agreed(), b"/echo/1");
     }
 
     #[test]
@@ -286,10 +371,8 @@ mod tests {
         n.on_written(&frames(&[HEADER, b"/a/2\n"]));
         assert_eq!(n.on_read(&frames(&[HEADER, b"na\n"])), Outcome::Pending);
         n.on_written(&frame(b"/a/1\n"));
-        assert_eq!(
-            n.on_read(&frame(b"/a/1\n")),
-            Outcome::Agreed(b"/a/1".to_vec())
-        );
+        assert_eq!(n.on_read(&frame(b"/a/1\n")), Outcome::Agreed);
+        assert_eq!(n.agreed(), b"/a/1");
     }
 
     #[test]
@@ -298,10 +381,8 @@ mod tests {
         let mut bytes = frames(&[HEADER, b"/lazy/1\n"]);
         bytes.extend_from_slice(&[0xff; 64]);
         assert_eq!(n.on_written(&bytes), Outcome::Pending);
-        assert_eq!(
-            n.on_read(&frames(&[HEADER, b"/lazy/1\n"])),
-            Outcome::Agreed(b"/lazy/1".to_vec())
-        );
+        assert_eq!(n.on_read(&frames(&[HEADER, b"/lazy/1\n"])), Outcome::Agreed);
+        assert_eq!(n.agreed(), b"/lazy/1");
     }
 
     #[test]
@@ -313,9 +394,10 @@ mod tests {
             assert_eq!(n.on_read(&proposal[cut..]), Outcome::Pending);
             assert_eq!(
                 n.on_written(&frames(&[HEADER, b"/split/1\n"])),
-                Outcome::Agreed(b"/split/1".to_vec()),
+                Outcome::Agreed,
                 "cut at {cut}"
             );
+            assert_eq!(n.agreed(), b"/split/1");
         }
     }
 
@@ -325,10 +407,8 @@ mod tests {
         n.on_read(&frames(&[HEADER, b"/unknown/1\n"]));
         assert_eq!(n.on_written(&frames(&[HEADER, b"na\n"])), Outcome::Pending);
         n.on_read(&frame(b"/known/1\n"));
-        assert_eq!(
-            n.on_written(&frame(b"/known/1\n")),
-            Outcome::Agreed(b"/known/1".to_vec())
-        );
+        assert_eq!(n.on_written(&frame(b"/known/1\n")), Outcome::Agreed);
+        assert_eq!(n.agreed(), b"/known/1");
     }
 
     #[test]
@@ -350,10 +430,8 @@ mod tests {
         answer.extend(frame(&[list, b"\n".to_vec()].concat()));
         assert_eq!(n.on_written(&answer), Outcome::Pending);
         n.on_read(&frame(b"/b/1\n"));
-        assert_eq!(
-            n.on_written(&frame(b"/b/1\n")),
-            Outcome::Agreed(b"/b/1".to_vec())
-        );
+        assert_eq!(n.on_written(&frame(b"/b/1\n")), Outcome::Agreed);
+        assert_eq!(n.agreed(), b"/b/1");
     }
 
     #[test]
@@ -373,7 +451,7 @@ mod tests {
                 let mut n = Negotiation::new(role);
                 let _ = n.on_read(&bytes);
                 let _ = n.on_written(&bytes);
-                assert!(n.read.body.capacity() <= MAX_MESSAGE_LEN * 2);
+                assert!(n.read.body.spilled.capacity() <= MAX_MESSAGE_LEN * 2);
             }
         }
     }
@@ -395,6 +473,6 @@ mod tests {
         proposal.push(b'\n');
         let bytes = frames(&[HEADER, &proposal]);
         assert_eq!(n.on_read(&bytes), Outcome::GaveUp);
-        assert!(n.read.body.capacity() <= MAX_MESSAGE_LEN * 2);
+        assert!(n.read.body.spilled.capacity() <= MAX_MESSAGE_LEN * 2);
     }
 }

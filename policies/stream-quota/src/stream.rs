@@ -24,7 +24,8 @@ pub struct Substream<S> {
     /// `None` for an outbound stream refused before the muxer opened one.
     inner: Option<S>,
     /// `None` once its protocol is known, or it is not multistream-select.
-    negotiation: Option<Box<Negotiation>>,
+    /// Inline: the muxer's box around this stream is its one allocation.
+    negotiation: Option<Negotiation>,
     /// Bytes at the start of the caller's write buffer read already, by a
     /// write the inner stream did not (fully) take.
     read_ahead: usize,
@@ -44,7 +45,7 @@ impl<S> Substream<S> {
     ) -> Self {
         Self {
             inner: Some(inner),
-            negotiation: Some(Box::new(Negotiation::new(role))),
+            negotiation: Some(Negotiation::new(role)),
             read_ahead: 0,
             refused: None,
             muxer,
@@ -78,11 +79,12 @@ impl<S> Substream<S> {
                 self.negotiation = None;
                 Ok(())
             }
-            Outcome::Agreed(protocol) => {
-                self.negotiation = None;
+            Outcome::Agreed => {
+                let negotiation = self.negotiation.take().expect("it just agreed");
                 let Some(key) = self.key else { return Ok(()) };
                 let muxer = self.muxer;
-                let attributed = (self.shared).with_ledger(|l| l.attribute(muxer, key, &protocol));
+                let protocol = negotiation.agreed();
+                let attributed = (self.shared).with_ledger(|l| l.attribute(muxer, key, protocol));
                 attributed.map_err(|refusal| {
                     self.refused = Some(refusal.clone());
                     // Dropping the inner stream resets it (yamux, WebRTC) or

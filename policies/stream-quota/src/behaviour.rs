@@ -5,7 +5,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     convert::Infallible,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Instant,
 };
 
@@ -33,6 +33,8 @@ pub struct Behaviour {
     recycling: HashMap<ConnectionId, (PeerId, ConnectionId)>,
     actions: VecDeque<ToSwarm<Event, Infallible>>,
     warned_unwrapped: bool,
+    /// The waker last registered with the ledger.
+    waker: Option<Waker>,
     #[cfg(feature = "metrics")]
     metrics: Option<crate::metrics::Metrics>,
 }
@@ -49,6 +51,7 @@ impl Behaviour {
             recycling: HashMap::new(),
             actions: VecDeque::new(),
             warned_unwrapped: false,
+            waker: None,
             #[cfg(feature = "metrics")]
             metrics: None,
         }
@@ -219,8 +222,12 @@ impl NetworkBehaviour for Behaviour {
                 return Poll::Ready(action.map_in(|never| match never {}));
             }
             let shared = self.quota.shared();
-            // Registered before the signal is read, so no wake is lost between.
-            shared.register(cx.waker());
+            // Registered before the signal is read, so no wake is lost
+            // between; polled on every swarm poll, so only when it changed.
+            if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                shared.register(cx.waker());
+                self.waker = Some(cx.waker().clone());
+            }
             if shared.take_signal() {
                 let refusals: Vec<_> = shared.with_ledger(|l| {
                     self.deadline = l.next_deadline();

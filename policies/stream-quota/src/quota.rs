@@ -5,10 +5,10 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, MutexGuard,
     },
+    task::Waker,
     time::Instant,
 };
 
-use futures::task::AtomicWaker;
 use libp2p_core::{
     muxing::{StreamMuxer, StreamMuxerBox},
     transport::Boxed,
@@ -33,8 +33,10 @@ pub struct Quota {
 #[derive(Debug)]
 pub(crate) struct Shared {
     ledger: Mutex<Ledger>,
-    /// The behaviour's task: woken for a refusal to report or an earlier deadline.
-    waker: AtomicWaker,
+    /// The behaviour's task: woken for a refusal to report or an earlier
+    /// deadline. Kept after a wake (unlike an `AtomicWaker`), so that the
+    /// behaviour registers only when its waker changes.
+    waker: Mutex<Option<Waker>>,
     /// Set with each such wake, so the behaviour locks the ledger only then.
     signalled: AtomicBool,
 }
@@ -56,7 +58,10 @@ impl Shared {
         drop(ledger);
         if wake {
             self.signalled.store(true, Ordering::Release);
-            self.waker.wake();
+            let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(waker) = &*waker {
+                waker.wake_by_ref();
+            }
         }
         result
     }
@@ -66,8 +71,8 @@ impl Shared {
         self.signalled.swap(false, Ordering::Acquire)
     }
 
-    pub(crate) fn register(&self, waker: &std::task::Waker) {
-        self.waker.register(waker);
+    pub(crate) fn register(&self, waker: &Waker) {
+        *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(waker.clone());
     }
 }
 
@@ -78,7 +83,7 @@ impl Quota {
         Ok(Self {
             shared: Arc::new(Shared {
                 ledger: Mutex::new(Ledger::new(config)),
-                waker: AtomicWaker::new(),
+                waker: Mutex::new(None),
                 signalled: AtomicBool::new(false),
             }),
         })

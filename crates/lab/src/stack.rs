@@ -130,6 +130,15 @@ impl LabBehaviour {
         Self { node }
     }
 
+    /// The facade's bundle as the caller built it, for a policy arm with
+    /// policies of its own choosing (`examples/overhead_count.rs` measures
+    /// them one at a time).
+    pub fn from_bundle(bundle: Bundle) -> Self {
+        Self {
+            node: Either::Right(bundle),
+        }
+    }
+
     /// The application, on either arm.
     pub fn app_mut(&mut self) -> &mut PlainBehaviour {
         match &mut self.node {
@@ -180,7 +189,7 @@ impl From<Either<PlainEvent, transport_policies::Event<PlainBehaviour>>> for Lab
 
 /// Kademlia in server mode, as [`PlainBehaviour::with_kad`] runs it
 /// (loopback nodes would otherwise stay clients).
-fn server_kad(key: &Keypair) -> kad::Behaviour<MemoryStore> {
+pub fn server_kad(key: &Keypair) -> kad::Behaviour<MemoryStore> {
     let peer = key.public().to_peer_id();
     let mut kad = kad::Behaviour::new(peer, MemoryStore::new(peer));
     kad.set_mode(Some(kad::Mode::Server));

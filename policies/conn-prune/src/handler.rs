@@ -119,7 +119,9 @@ impl ConnectionHandler for Handler {
 
     fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
         // Out of budget, the protocol is not offered: the remote is told "not supported".
-        let upgrade = if self.inbound_streams.has_token(Instant::now()) {
+        // The swarm asks on every pass of the connection's loop: the clock is
+        // read only when the bucket is short of a token.
+        let upgrade = if self.inbound_streams.has_token_by(Instant::now) {
             Either::Left(ReadyUpgrade::new(PROTOCOL))
         } else {
             Either::Right(DeniedUpgrade)
@@ -148,7 +150,14 @@ impl ConnectionHandler for Handler {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, Opening, Outcome>> {
-        while let Poll::Ready(Some((probe, started, result))) = self.pinging.poll_next_unpin(cx) {
+        // Polled on every pass of the connection's loop: an empty set (no
+        // probe in flight, nothing closing: the usual case) is skipped, as
+        // polling it would only register the waker to say `None`.
+        while !self.pinging.is_empty() {
+            let Poll::Ready(Some((probe, started, result))) = self.pinging.poll_next_unpin(cx)
+            else {
+                break;
+            };
             let outcome = match result {
                 Some(Ok(stream)) => {
                     self.keep(stream);
@@ -174,8 +183,8 @@ impl ConnectionHandler for Handler {
                     .with_timeout(timeout),
             });
         }
-        while let Poll::Ready(Some(())) = self.serving.poll_next_unpin(cx) {}
-        while let Poll::Ready(Some(())) = self.closing.poll_next_unpin(cx) {}
+        while !self.serving.is_empty() && self.serving.poll_next_unpin(cx).is_ready() {}
+        while !self.closing.is_empty() && self.closing.poll_next_unpin(cx).is_ready() {}
         Poll::Pending
     }
 

@@ -103,6 +103,10 @@ struct Peer {
 pub(crate) struct Registry {
     connections: HashMap<ConnectionId, Connection>,
     peers: HashMap<PeerId, Peer>,
+    /// How many of `connections` are stale. Usually none: then `is_stale`,
+    /// asked for every event the wrapped behaviour sends or receives,
+    /// answers without a lookup.
+    stale: usize,
     next_epoch: u64,
     max_retired: usize,
 }
@@ -112,6 +116,7 @@ impl Registry {
         Self {
             connections: HashMap::new(),
             peers: HashMap::new(),
+            stale: 0,
             next_epoch: 0,
             max_retired,
         }
@@ -139,6 +144,9 @@ impl Registry {
         let Some(closed) = self.connections.remove(&connection) else {
             return;
         };
+        if closed.status == Status::Stale {
+            self.stale -= 1;
+        }
         let Some(peer) = self.peers.get_mut(&closed.peer) else {
             return;
         };
@@ -219,6 +227,7 @@ impl Registry {
                         .expect("a peer's connections are registered")
                         .status = Status::Stale;
                 }
+                self.stale += closed.len();
                 self.set(connection, Status::Current, incarnation, Some(epoch));
                 Judgement::Replaced(Replacement {
                     peer: peer_id,
@@ -244,9 +253,11 @@ impl Registry {
     }
 
     pub(crate) fn is_stale(&self, connection: ConnectionId) -> bool {
-        self.connections
-            .get(&connection)
-            .is_some_and(|c| c.status == Status::Stale)
+        self.stale > 0
+            && self
+                .connections
+                .get(&connection)
+                .is_some_and(|c| c.status == Status::Stale)
     }
 
     /// The peer's connections that are not stale, newest first.
@@ -289,6 +300,11 @@ impl Registry {
             .connections
             .get_mut(&connection)
             .expect("checked by the caller");
+        // Never called on a stale connection (the callers judge only pending
+        // and unsupported ones), so only a change to stale counts.
+        if status == Status::Stale && c.status != Status::Stale {
+            self.stale += 1;
+        }
         c.status = status;
         c.incarnation = Some(incarnation);
         // A replaced incarnation seen again has no epoch of its own here.
@@ -333,8 +349,45 @@ mod tests {
         }
 
         fn status(&self, c: ConnectionId) -> Status {
+            self.assert_stale_count();
             self.registry.info(c).unwrap().status
         }
+
+        /// The count behind `is_stale`'s fast path follows the statuses.
+        fn assert_stale_count(&self) {
+            let stale = (self.registry.connections.values())
+                .filter(|c| c.status == Status::Stale)
+                .count();
+            assert_eq!(self.registry.stale, stale);
+        }
+    }
+
+    #[test]
+    fn stale_connections_are_counted_until_they_close() {
+        let mut f = Fixture::new();
+        let (old, restarted) = (Incarnation::random(), Incarnation::random());
+        let a = f.connect(0);
+        f.announce(a, old, 1);
+        assert!(!f.registry.is_stale(a));
+        let new = f.connect(10);
+        f.announce(new, restarted, 11);
+        let late = f.connect(12);
+        assert_eq!(
+            f.announce(late, old, 13),
+            Judgement::Stale {
+                peer: f.peer,
+                incarnation: old
+            }
+        );
+        f.assert_stale_count();
+        assert_eq!(f.registry.stale, 2);
+        assert!(f.registry.is_stale(a) && f.registry.is_stale(late));
+        assert!(!f.registry.is_stale(new));
+        f.registry.on_closed(a);
+        f.registry.on_closed(late);
+        f.assert_stale_count();
+        assert_eq!(f.registry.stale, 0);
+        assert!(!f.registry.is_stale(new));
     }
 
     #[test]

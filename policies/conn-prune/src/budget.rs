@@ -68,15 +68,21 @@ mod tests {
         assert!(bucket.has_token(later));
         assert_eq!((0..20).filter(|_| bucket.try_take(later)).count(), 2);
 
-        // A bucket with a whole token does not need the time to say so.
-        assert!(bucket.has_token_by(|| unreachable!("no clock read")));
-        assert!(bucket.try_take(later) && bucket.try_take(later));
-        assert!(!bucket.has_token_by(|| later));
-        assert!(bucket.has_token_by(|| later + Duration::from_millis(250)));
-
         // Refills to the burst, never beyond.
         let much_later = start + Duration::from_secs(3600);
         assert_eq!((0..20).filter(|_| bucket.try_take(much_later)).count(), 8);
+    }
+
+    #[test]
+    fn a_whole_token_is_known_without_the_clock() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(4, 2, start);
+        assert!(bucket.has_token_by(|| unreachable!("a full bucket needs no clock")));
+        assert!(bucket.try_take(start));
+        assert!(bucket.has_token_by(|| unreachable!("a whole token is left")));
+        assert!(bucket.try_take(start));
+        assert!(!bucket.has_token_by(|| start));
+        assert!(bucket.has_token_by(|| start + Duration::from_millis(250)));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! maps keyed by our own ids and agreed protocol names use [`IdHasher`].
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{HashMap, VecDeque},
     hash::{BuildHasherDefault, Hasher},
     time::{Duration, Instant},
 };
@@ -118,6 +118,46 @@ struct Stream {
     opened: Instant,
 }
 
+/// A connection's open streams in the order they opened. Keys only grow, so
+/// a stream is found by binary search; streams mostly close oldest first, so
+/// removal moves little.
+#[derive(Debug, Default)]
+struct OpenStreams(VecDeque<(StreamKey, Stream)>);
+
+impl OpenStreams {
+    fn push(&mut self, key: StreamKey, stream: Stream) {
+        self.0.push_back((key, stream));
+    }
+
+    fn position(&self, key: StreamKey) -> Option<usize> {
+        self.0.binary_search_by_key(&key, |(k, _)| *k).ok()
+    }
+
+    fn get_mut(&mut self, key: StreamKey) -> Option<&mut Stream> {
+        let at = self.position(key)?;
+        Some(&mut self.0[at].1)
+    }
+
+    fn remove(&mut self, key: StreamKey) -> Option<Stream> {
+        let at = self.position(key)?;
+        self.0.remove(at).map(|(_, stream)| stream)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Stream> {
+        self.0.iter().map(|(_, stream)| stream)
+    }
+
+    /// Streams from `key` on, oldest first.
+    fn from(&self, key: StreamKey) -> impl Iterator<Item = &(StreamKey, Stream)> {
+        let at = self.0.partition_point(|(k, _)| *k < key);
+        self.0.range(at..)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[derive(Debug)]
 struct Connection {
     peer: PeerId,
@@ -126,7 +166,7 @@ struct Connection {
     endpoint: ConnectedPoint,
     id: Option<ConnectionId>,
     stats: ScopeStats,
-    streams: BTreeMap<StreamKey, Stream>,
+    streams: OpenStreams,
     blocked_since: Option<Instant>,
     starvation_reported: bool,
     /// Streams before this one were judged for leaks already.
@@ -182,6 +222,8 @@ pub(crate) struct Ledger {
     peer_slots: HashMap<PeerId, usize>,
     protocols: Vec<Protocol>,
     protocol_index: IdMap<Box<str>, ProtocolIndex>,
+    /// The protocol attributed last.
+    last_protocol: Option<ProtocolIndex>,
     next_muxer: u64,
     next_stream: u64,
     refusals: VecDeque<Refusal>,
@@ -204,6 +246,7 @@ impl Ledger {
             peer_slots: HashMap::new(),
             protocols: Vec::new(),
             protocol_index: IdMap::default(),
+            last_protocol: None,
             next_muxer: 0,
             next_stream: 0,
             refusals: VecDeque::new(),
@@ -258,7 +301,7 @@ impl Ledger {
                 endpoint,
                 id: None,
                 stats: ScopeStats::default(),
-                streams: BTreeMap::new(),
+                streams: OpenStreams::default(),
                 blocked_since: None,
                 starvation_reported: false,
                 leak_cursor: StreamKey(0),
@@ -370,7 +413,7 @@ impl Ledger {
             stats.open += 1;
             stats.opened += 1;
         }
-        connection.streams.insert(
+        connection.streams.push(
             key,
             Stream {
                 direction,
@@ -398,7 +441,7 @@ impl Ledger {
         let Some(connection) = self.connections.get_mut(&muxer) else {
             return Ok(());
         };
-        let Some(stream) = connection.streams.get_mut(&key) else {
+        let Some(stream) = connection.streams.get_mut(key) else {
             return Ok(());
         };
         let direction = stream.direction;
@@ -434,7 +477,7 @@ impl Ledger {
             for stats in [peer.protocol_mut(index), &mut protocol.stats] {
                 stats.direction_mut(direction).refused += 1;
             }
-            let stream = connection.streams.remove(&key).expect("found above");
+            let stream = connection.streams.remove(key).expect("found above");
             connection.stats.direction_mut(direction).open -= 1;
             let peer_slot = connection.peer_slot;
             self.count_close(peer_slot, &stream);
@@ -455,7 +498,7 @@ impl Ledger {
         let Some(connection) = self.connections.get_mut(&muxer) else {
             return;
         };
-        let Some(stream) = connection.streams.remove(&key) else {
+        let Some(stream) = connection.streams.remove(key) else {
             return;
         };
         connection.stats.direction_mut(stream.direction).open -= 1;
@@ -515,7 +558,7 @@ impl Ledger {
             let Some(leak) = self.config.leak_threshold else {
                 continue;
             };
-            for (key, stream) in connection.streams.range(connection.leak_cursor..) {
+            for (key, stream) in connection.streams.from(connection.leak_cursor) {
                 if stream.opened + leak > now {
                     wake_at(stream.opened + leak);
                     break;
@@ -657,6 +700,18 @@ impl Ledger {
     /// The index of `protocol`, added if new and there is room; `None` for
     /// a name that is not a protocol.
     fn intern(&mut self, protocol: &[u8]) -> Option<ProtocolIndex> {
+        // Streams of one protocol tend to come in runs.
+        if let Some(last) = self.last_protocol {
+            if self.protocols[last].name.as_ref().as_bytes() == protocol {
+                return Some(last);
+            }
+        }
+        let index = self.intern_by_name(protocol)?;
+        self.last_protocol = Some(index);
+        Some(index)
+    }
+
+    fn intern_by_name(&mut self, protocol: &[u8]) -> Option<ProtocolIndex> {
         let name = std::str::from_utf8(protocol).ok()?;
         if let Some(&index) = self.protocol_index.get(name) {
             return Some(index);

@@ -120,6 +120,19 @@ impl Framer {
         if self.complete {
             self.reset();
         }
+        // The usual case: a whole short frame at the start of the input.
+        if self.length_bytes == 0 {
+            if let Some((&len, rest)) = input.split_first() {
+                let len = usize::from(len);
+                if (1..0x80).contains(&len) && rest.len() >= len {
+                    let (body, rest) = rest.split_at(len);
+                    *input = rest;
+                    self.body.push(body);
+                    self.complete = true;
+                    return Some(Ok(classify(body, len)));
+                }
+            }
+        }
         while let Some((&byte, rest)) = input.split_first() {
             let Some(len) = self.body_len else {
                 *input = rest;

@@ -155,10 +155,12 @@ async fn policies_do_not_fight(transport: TransportKind) {
     // The peer does not speak conn-prune: its probes count, unattributed.
     let on_first = snapshot.connections[&first].streams;
     assert!(on_first.outbound.opened >= HEALTHY_ROUNDS, "{on_first:?}");
-    for protocol in [echo::PROTOCOL, kad::PROTOCOL_NAME] {
-        let stats = snapshot.protocols_per_peer[&(peer, protocol.clone())];
-        assert!(stats.outbound.opened >= 1, "{protocol}: {stats:?}");
-    }
+    // X's echo went out; Kademlia's requests went whichever way the two
+    // nodes happened to query each other.
+    let echoes = snapshot.protocols_per_peer[&(peer, echo::PROTOCOL)];
+    assert!(echoes.outbound.opened >= 1, "{echoes:?}");
+    let dht = snapshot.protocols_per_peer[&(peer, kad::PROTOCOL_NAME)];
+    assert!(dht.inbound.opened + dht.outbound.opened >= 1, "{dht:?}");
     assert_eq!(
         snapshot.node.inbound.refused + snapshot.node.outbound.refused,
         0

@@ -17,6 +17,31 @@ fn limit_exceeded(error: &OpenStreamError) -> LimitExceeded {
     }
 }
 
+/// The opener's error carries `expected` and names its limit in `words`, and
+/// the opener reported the same refusal for `peer` on `connection`.
+async fn assert_refused_open(
+    opener: &mut Member,
+    error: &OpenStreamError,
+    expected: LimitExceeded,
+    words: &str,
+    peer: PeerId,
+    connection: ConnectionId,
+) {
+    assert_eq!(limit_exceeded(error), expected);
+    assert!(
+        error.to_string().contains(words),
+        "the error names the scope: {error}"
+    );
+    assert_eq!(
+        wait_refused(opener).await,
+        Event::Refused {
+            peer,
+            connection: Some(connection),
+            error: expected,
+        }
+    );
+}
+
 async fn wait_refused(member: &mut Member) -> Event {
     member
         .wait_quota(SOON, "Refused", |e| {
@@ -121,19 +146,15 @@ async fn an_outbound_protocol_limit_fails_the_open_with_the_reason() {
         limit: 1,
         protocol: Some(ALPHA),
     };
-    assert_eq!(limit_exceeded(&error), expected);
-    assert!(
-        error.to_string().contains("protocol limit of 1"),
-        "the error names the scope: {error}"
-    );
-    assert_eq!(
-        wait_refused(&mut opener).await,
-        Event::Refused {
-            peer: remote_id,
-            connection: Some(on_opener),
-            error: expected,
-        }
-    );
+    assert_refused_open(
+        &mut opener,
+        &error,
+        expected,
+        "protocol limit of 1",
+        remote_id,
+        on_opener,
+    )
+    .await;
     let alpha = opener.quota.snapshot().protocols[&ALPHA].outbound;
     assert_eq!((alpha.open, alpha.opened, alpha.refused), (1, 1, 1));
 
@@ -164,19 +185,15 @@ async fn an_outbound_connection_limit_fails_the_open_before_the_muxer_opens_it()
         limit: 1,
         protocol: None,
     };
-    assert_eq!(limit_exceeded(&error), expected);
-    assert!(
-        error.to_string().contains("connection limit of 1"),
-        "the error names the scope: {error}"
-    );
-    assert_eq!(
-        wait_refused(&mut opener).await,
-        Event::Refused {
-            peer: remote_id,
-            connection: Some(on_opener),
-            error: expected,
-        }
-    );
+    assert_refused_open(
+        &mut opener,
+        &error,
+        expected,
+        "connection limit of 1",
+        remote_id,
+        on_opener,
+    )
+    .await;
     let snapshot = opener.quota.snapshot();
     let outbound = snapshot.connections[&on_opener].streams.outbound;
     assert_eq!(

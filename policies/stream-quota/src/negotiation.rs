@@ -278,10 +278,7 @@ impl Negotiation {
             match message {
                 Ok(Message::Header) => {}
                 Ok(Message::Protocol) => {
-                    let framer = match side {
-                        Side::Written => &self.written,
-                        Side::Read => &self.read,
-                    };
+                    let framer = side.of(&self.written, &self.read);
                     self.proposal.set(framer.protocol());
                     self.has_proposal = true;
                     self.awaiting_answer = true;
@@ -304,10 +301,7 @@ impl Negotiation {
             match message {
                 Ok(Message::Header) => {}
                 Ok(Message::Protocol) => {
-                    let framer = match side {
-                        Side::Written => &self.written,
-                        Side::Read => &self.read,
-                    };
+                    let framer = side.of(&self.written, &self.read);
                     let echoed = self.has_proposal && framer.protocol() == self.proposal.as_slice();
                     return if echoed {
                         Outcome::Agreed
@@ -334,6 +328,15 @@ enum Side {
 }
 
 impl Side {
+    /// This side's framer; taking the fields, not `self`, leaves the
+    /// negotiation's other fields free to change.
+    fn of<'a>(self, written: &'a Framer, read: &'a Framer) -> &'a Framer {
+        match self {
+            Self::Written => written,
+            Self::Read => read,
+        }
+    }
+
     fn other(self) -> Self {
         match self {
             Self::Written => Self::Read,

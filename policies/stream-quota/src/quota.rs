@@ -43,11 +43,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        // A panic elsewhere while holding the lock leaves counts that are
-        // still counts: carry on rather than spread the panic.
-        self.ledger
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.ledger)
     }
 
     /// Runs `f` on the ledger and wakes the behaviour if `f` gave it work.
@@ -58,7 +54,7 @@ impl Shared {
         drop(ledger);
         if wake {
             self.signalled.store(true, Ordering::Release);
-            let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner());
+            let waker = lock(&self.waker);
             if let Some(waker) = &*waker {
                 waker.wake_by_ref();
             }
@@ -72,8 +68,16 @@ impl Shared {
     }
 
     pub(crate) fn register(&self, waker: &Waker) {
-        *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(waker.clone());
+        *lock(&self.waker) = Some(waker.clone());
     }
+}
+
+/// A panic elsewhere while holding a lock leaves counts that are still
+/// counts, and a waker that still wakes: carry on rather than spread it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Quota {

@@ -39,13 +39,21 @@ async fn lossy_jittery_webrtc_connection_survives_twenty_probe_rounds() {
     }
     wait_answered(&dialer, connection, ROUNDS).await;
     wait_answered(&listener, listener_side, ROUNDS).await;
+    // Twenty rounds are only some hundred packets, and 5 % loss may spare them
+    // all in one direction (CI saw it): the rounds go on until each direction
+    // lost a packet, so the claim is always about a lossy path.
+    let mut rounds = ROUNDS;
+    while Direction::BOTH
+        .into_iter()
+        .any(|direction| proxy.counts(direction).dropped == 0)
+    {
+        rounds += 5;
+        assert!(rounds <= 10 * ROUNDS, "no packet lost in {rounds} rounds");
+        wait_answered(&dialer, connection, rounds).await;
+    }
     // Scans every event buffered meanwhile, then a little more.
     assert_kept(&mut dialer, connection, Duration::from_millis(100)).await;
     assert_kept(&mut listener, listener_side, Duration::from_millis(100)).await;
-    assert!(
-        proxy.counts(Direction::ToListener).dropped > 0,
-        "the path was lossy"
-    );
 }
 
 #[tokio::test]

@@ -33,8 +33,10 @@
 //! cargo bench -p stream-quota --bench throughput -- --quick        # smoke run, a few seconds
 //! ```
 //!
-//! Variants, to look for where a cost comes from: `--unlimited` (the wrapped
-//! arm with `Config::unlimited()`), `--testkit-layer` (the wrapped transport
+//! Variants, to look for where a cost comes from: `--muxer-only` (the wrapped
+//! arm's transports wrapped but no `stream_quota::Behaviour` in its swarms:
+//! the muxer layer alone, without the swarm's cost of one more behaviour),
+//! `--unlimited` (the wrapped arm with `Config::unlimited()`), `--testkit-layer` (the wrapped transport
 //! built through testkit's `with_transport_layer`, which wraps the already
 //! boxed QUIC muxer: boxed twice), `--multi-thread` (a multi-thread runtime),
 //! `--aa` (both arms plain: the noise floor of the ratio).
@@ -76,6 +78,7 @@ const USAGE: &str = "\
 usage: cargo bench -p stream-quota --bench throughput -- [options]
   --rounds N        rounds, each arm measured once per metric per round (default 10)
   --quick           smoke run: 2 rounds, 0.2 s windows, 8 MiB bulk transfers
+  --muxer-only      wrapped arm without stream_quota::Behaviour: the muxer layer alone
   --unlimited       wrapped arm with Config::unlimited() instead of Config::default()
   --testkit-layer   wrap through testkit's NodeConfig::with_transport_layer (muxer boxed twice)
   --multi-thread    multi-thread tokio runtime instead of one thread
@@ -87,6 +90,7 @@ struct Options {
     window: Duration,
     bulk_bytes: u64,
     warm_up: Duration,
+    muxer_only: bool,
     unlimited: bool,
     testkit_layer: bool,
     multi_thread: bool,
@@ -102,6 +106,7 @@ impl Options {
             window: Duration::from_secs(1),
             bulk_bytes: 64 * 1024 * 1024,
             warm_up: Duration::from_millis(300),
+            muxer_only: false,
             unlimited: false,
             testkit_layer: false,
             multi_thread: false,
@@ -129,6 +134,7 @@ impl Options {
                     options.bulk_bytes = 8 * 1024 * 1024;
                     options.warm_up = Duration::from_millis(100);
                 }
+                "--muxer-only" => options.muxer_only = true,
                 "--unlimited" => options.unlimited = true,
                 "--testkit-layer" => options.testkit_layer = true,
                 "--multi-thread" => options.multi_thread = true,
@@ -225,29 +231,42 @@ async fn start(
                 Config::default()
             };
             let quota = Quota::new(quota_config)?;
+            if options.muxer_only {
+                let swarm = wrapped_swarm(config, &quota, options, stream);
+                return run(swarm, control, Some(quota), dial).await;
+            }
             let behaviour = Wrapped {
                 stream,
                 quota: stream_quota::Behaviour::new(&quota),
             };
-            let swarm = if options.testkit_layer {
-                let layer = quota.clone();
-                config
-                    .with_transport_layer(move |t| layer.transport(t))
-                    .build(move |_| behaviour)
-            } else {
-                // As the crate docs show it: the QUIC transport wrapped directly.
-                testkit::install_crypto_provider();
-                let transport = quic::tokio::Transport::new(quic::Config::new(&config.keypair));
-                Swarm::new(
-                    quota.transport(transport),
-                    behaviour,
-                    config.keypair.public().to_peer_id(),
-                    swarm_config(),
-                )
-            };
+            let swarm = wrapped_swarm(config, &quota, options, behaviour);
             run(swarm, control, Some(quota), dial).await
         }
     }
+}
+
+/// A swarm of `behaviour` whose transport's muxers `quota` wraps.
+fn wrapped_swarm<B: NetworkBehaviour>(
+    config: NodeConfig,
+    quota: &Quota,
+    options: &Options,
+    behaviour: B,
+) -> Swarm<B> {
+    if options.testkit_layer {
+        let layer = quota.clone();
+        return config
+            .with_transport_layer(move |t| layer.transport(t))
+            .build(move |_| behaviour);
+    }
+    // As the crate docs show it: the QUIC transport wrapped directly.
+    testkit::install_crypto_provider();
+    let transport = quic::tokio::Transport::new(quic::Config::new(&config.keypair));
+    Swarm::new(
+        quota.transport(transport),
+        behaviour,
+        config.keypair.public().to_peer_id(),
+        swarm_config(),
+    )
 }
 
 async fn run<B>(
@@ -613,12 +632,25 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     }
     let elapsed = started.elapsed();
 
-    let layer = match (options.aa, options.unlimited, options.testkit_layer) {
-        (true, ..) => "plain as well (A/A)",
-        (false, false, false) => "Config::default()",
-        (false, true, false) => "Config::unlimited()",
-        (false, false, true) => "Config::default(), through testkit's transport layer",
-        (false, true, true) => "Config::unlimited(), through testkit's transport layer",
+    let layer = if options.aa {
+        "plain as well (A/A)".to_owned()
+    } else {
+        let config = if options.unlimited {
+            "Config::unlimited()"
+        } else {
+            "Config::default()"
+        };
+        let through = if options.testkit_layer {
+            ", through testkit's transport layer"
+        } else {
+            ""
+        };
+        let behaviour = if options.muxer_only {
+            ", no stream_quota::Behaviour (muxer layer alone)"
+        } else {
+            ", with stream_quota::Behaviour"
+        };
+        format!("{config}{through}{behaviour}")
     };
     let runtime = if options.multi_thread {
         "multi-thread runtime"

@@ -4,6 +4,7 @@
 //! peers without the protocol left alone, bad incarnation messages dropped.
 
 mod bad_input;
+mod behaviours;
 mod duplicates;
 mod restart;
 

@@ -8,8 +8,8 @@
 //! policy the old connection lives 10 to 13.5 s (QUIC) or for ever (WebRTC).
 //!
 //! ```sh
-//! cargo bench -p state-isolation --bench replacement              # 10 runs a transport
-//! cargo bench -p state-isolation --bench replacement -- --runs 20
+//! cargo bench -p libp2p-state-isolation --bench replacement              # 10 runs a transport
+//! cargo bench -p libp2p-state-isolation --bench replacement -- --runs 20
 //! ```
 
 use std::time::{Duration, Instant};

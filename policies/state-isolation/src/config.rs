@@ -7,6 +7,7 @@ use std::{fmt, time::Duration};
 pub struct Config {
     pub(crate) exchange_timeout: Duration,
     pub(crate) max_retired: usize,
+    pub(crate) max_hold: Duration,
 }
 
 impl Default for Config {
@@ -14,6 +15,7 @@ impl Default for Config {
         Self {
             exchange_timeout: Duration::from_secs(10),
             max_retired: 8,
+            max_hold: Duration::from_secs(2),
         }
     }
 }
@@ -34,12 +36,28 @@ impl Config {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// How long a peer's additional connection may be held from the wrapped
+    /// behaviour while its incarnation is awaited (default 2 s: several round
+    /// trips of a slow path). The exchange takes about one round trip; a
+    /// peer that says nothing in that time is shown as it is, and a restart
+    /// it announces later still closes its old run, but the wrapped
+    /// behaviour then saw the new connection as a second one.
+    pub fn with_max_hold(mut self, bound: Duration) -> Self {
+        self.max_hold = bound;
+        self
+    }
+
+    /// Checks that the configuration can work; [`crate::Behaviour::wrap`]
+    /// does the same.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.exchange_timeout.is_zero() {
             return Err(ConfigError::ZeroExchangeTimeout);
         }
         if self.max_retired == 0 {
             return Err(ConfigError::NoRetiredIncarnations);
+        }
+        if self.max_hold.is_zero() {
+            return Err(ConfigError::ZeroMaxHold);
         }
         Ok(())
     }
@@ -47,12 +65,16 @@ impl Config {
 
 /// A [`Config`] that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The exchange timeout is zero: no exchange could complete.
     ZeroExchangeTimeout,
     /// No replaced incarnation is remembered: a replaced run's late
     /// connections would become current again.
     NoRetiredIncarnations,
+    /// The hold bound is zero: a peer's additional connection would reach the
+    /// wrapped behaviour before its incarnation could be known.
+    ZeroMaxHold,
 }
 
 impl fmt::Display for ConfigError {
@@ -62,6 +84,7 @@ impl fmt::Display for ConfigError {
             Self::NoRetiredIncarnations => {
                 write!(f, "at least one replaced incarnation must be remembered")
             }
+            Self::ZeroMaxHold => write!(f, "the hold bound must not be zero"),
         }
     }
 }
@@ -86,6 +109,10 @@ mod tests {
                 .with_max_retired_incarnations(0)
                 .validate(),
             Err(ConfigError::NoRetiredIncarnations)
+        );
+        assert_eq!(
+            Config::default().with_max_hold(Duration::ZERO).validate(),
+            Err(ConfigError::ZeroMaxHold)
         );
     }
 }

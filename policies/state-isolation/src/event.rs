@@ -9,6 +9,7 @@ use crate::{ExchangeError, Incarnation, Replacement};
 
 /// An event of [`crate::Behaviour`]: the policy's own, or the wrapped behaviour's.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<E = Infallible> {
     /// A connection from a new incarnation of a peer appeared: every
     /// connection of its older incarnations was closed at once.
@@ -35,4 +36,35 @@ pub enum Event<E = Infallible> {
     },
     /// An event of the wrapped behaviour.
     Behaviour(E),
+}
+
+impl<E> Event<E> {
+    /// The wrapped behaviour's event, or the policy's own.
+    // The policy's events are this size wherever they go; boxing the `Err`
+    // would allocate for each.
+    #[allow(clippy::result_large_err)]
+    pub fn into_behaviour(self) -> Result<E, Event> {
+        match self {
+            Self::Behaviour(event) => Ok(event),
+            Self::Replaced(replacement) => Err(Event::Replaced(replacement)),
+            Self::Stale {
+                peer,
+                connection,
+                incarnation,
+            } => Err(Event::Stale {
+                peer,
+                connection,
+                incarnation,
+            }),
+            Self::Refused {
+                peer,
+                connection,
+                error,
+            } => Err(Event::Refused {
+                peer,
+                connection,
+                error,
+            }),
+        }
+    }
 }

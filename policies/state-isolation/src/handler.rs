@@ -1,5 +1,8 @@
-//! One connection's side of the incarnation exchange: announce ours on a
-//! stream of our own, read the remote's from the stream it opens.
+//! The policy's connection handler: one connection's side of the
+//! incarnation exchange (announce ours on a stream of our own, read the
+//! remote's from the stream it opens), beside the wrapped behaviour's
+//! handler in a [`Deferred`]. Named here for the types they make; an
+//! application never builds them.
 
 use std::{
     collections::VecDeque,
@@ -16,6 +19,7 @@ use libp2p_swarm::{
     SubstreamProtocol,
 };
 
+pub use crate::deferred::{Deferred, DeferredIn, Names, Parking};
 use crate::{
     protocol::{self, ExchangeError, PROTOCOL},
     Incarnation,

@@ -18,8 +18,10 @@
 //! - [`Behaviour`] wraps another behaviour (request-response, a derived
 //!   struct of several, a sibling policy) and keeps it off stale connections:
 //!   it sees them closed the moment they are judged stale, gets nothing from
-//!   them, and its `NotifyHandler::Any` lands on the peer's newest live
-//!   connection (see [`Behaviour`] for the exact guarantees).
+//!   them, sees a restarted peer's new connection as the peer's first one
+//!   (so gossipsub and identify greet the new run), and its
+//!   `NotifyHandler::Any` lands on the peer's newest live connection (see
+//!   [`Behaviour`] for the exact guarantees).
 //!
 //! The judgements are made by a pure core with time passed in. Memory is one
 //! entry per open connection and per connected peer (with at most
@@ -76,8 +78,9 @@
 
 mod behaviour;
 mod config;
+mod deferred;
 mod event;
-mod handler;
+pub mod handler;
 mod incarnation;
 mod protocol;
 mod registry;
@@ -85,7 +88,6 @@ mod registry;
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigError};
 pub use event::Event;
-pub use handler::Handler;
 pub use incarnation::{Epoch, Incarnation};
 pub use protocol::{ExchangeError, PROTOCOL};
 pub use registry::{ConnectionInfo, Replacement, Status};

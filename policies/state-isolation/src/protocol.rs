@@ -23,6 +23,7 @@ pub(crate) const MESSAGE_LEN: usize = 17;
 
 /// Why an incarnation message was refused.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ExchangeError {
     /// The stream ended before the whole message.
     Truncated {

@@ -14,6 +14,7 @@ use crate::{Epoch, Incarnation};
 
 /// Where a connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Status {
     /// Established; its incarnation is not known yet.
     Pending,
@@ -27,6 +28,7 @@ pub enum Status {
 
 /// What this node knows of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionInfo {
     /// The remote peer.
     pub peer: PeerId,
@@ -42,6 +44,7 @@ pub struct ConnectionInfo {
 
 /// A new incarnation of a peer replaced its older ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Replacement {
     /// The peer.
     pub peer: PeerId,

@@ -3,8 +3,8 @@
 //! and how many bytes the probes cost.
 //!
 //! ```sh
-//! cargo bench -p conn-prune --bench detection            # 10 runs each
-//! cargo bench -p conn-prune --bench detection -- --runs 20
+//! cargo bench -p libp2p-conn-prune --bench detection            # 10 runs each
+//! cargo bench -p libp2p-conn-prune --bench detection -- --runs 20
 //! ```
 
 use std::time::{Duration, Instant};

@@ -17,7 +17,7 @@ use libp2p_swarm::{
 use crate::{
     handler::{Handler, Outcome, Probe},
     monitor::{Action, ConnectionStats, Monitor},
-    Config, ConfigError, Event, Transport,
+    Config, ConfigError, ConnectionFailure, Event, Transport,
 };
 
 /// Closes connections that can no longer carry a stream. See the [crate docs](crate).
@@ -55,7 +55,7 @@ impl Behaviour {
     /// when a request on the connection timed out, say. Returns `false` if
     /// the connection is not known.
     pub fn suspect(&mut self, connection: ConnectionId) -> bool {
-        let known = self.monitor.suspect(connection, Instant::now());
+        let known = self.monitor.suspect(connection);
         self.wake();
         known
     }
@@ -82,15 +82,16 @@ impl Behaviour {
             metrics.on_action(&action);
         }
         match action {
+            // Only on-demand probes: the swarm finds the connection by a
+            // search of every peer's, so scheduled probes never come this way.
             Action::Probe {
                 peer,
                 connection,
-                probe,
-                timeout,
+                trigger,
             } => ToSwarm::NotifyHandler {
                 peer_id: peer,
                 handler: NotifyHandler::One(connection),
-                event: Probe { probe, timeout },
+                event: Probe { trigger },
             },
             Action::Close { peer, connection } => ToSwarm::CloseConnection {
                 peer_id: peer,
@@ -110,20 +111,23 @@ impl NetworkBehaviour for Behaviour {
         _: ConnectionId,
         _: PeerId,
         _: &Multiaddr,
-        _: &Multiaddr,
+        remote_addr: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(Handler::new(&self.config))
+        // The address the core classifies too (`ConnectedPoint::get_remote_address`).
+        let seed = self.monitor.handler_seed();
+        Ok(Handler::new(&self.config, Transport::of(remote_addr), seed))
     }
 
     fn handle_established_outbound_connection(
         &mut self,
         _: ConnectionId,
         _: PeerId,
-        _: &Multiaddr,
+        addr: &Multiaddr,
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(Handler::new(&self.config))
+        let seed = self.monitor.handler_seed();
+        Ok(Handler::new(&self.config, Transport::of(addr), seed))
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
@@ -137,7 +141,7 @@ impl NetworkBehaviour for Behaviour {
                 self.wake();
             }
             FromSwarm::ConnectionClosed(e) => {
-                let error = e.cause.map(|cause| cause.to_string());
+                let error = e.cause.map(ConnectionFailure::from);
                 self.monitor
                     .on_closed(e.connection_id, error, Instant::now());
                 self.wake();
@@ -150,14 +154,20 @@ impl NetworkBehaviour for Behaviour {
         &mut self,
         _: PeerId,
         connection: ConnectionId,
-        Outcome { probe, outcome }: THandlerOutEvent<Self>,
+        Outcome {
+            trigger,
+            outcome,
+            sent,
+        }: THandlerOutEvent<Self>,
     ) {
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
-            metrics.on_outcome(&outcome);
+            let before = self.monitor.stats(connection).map_or(0, |s| s.probes_sent);
+            metrics.on_outcome(&outcome, u64::from(sent).saturating_sub(before));
         }
         self.monitor
-            .on_probe_outcome(connection, probe, outcome, Instant::now());
+            .on_probe_outcome(connection, trigger, outcome, sent, Instant::now());
+        self.wake();
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {

@@ -156,6 +156,8 @@ impl Config {
     /// The longest time from a connection's death to its pruning, for a
     /// connection probed on a schedule: an interval with its jitter, then
     /// `max_strikes` probe timeouts (the longest, as before any answer).
+    /// It holds while this node runs on time: an overloaded node stops
+    /// judging (`Event::Overloaded`), so it prunes later rather than wrongly.
     pub fn detection_bound(&self, transport: Transport) -> Option<Duration> {
         let interval = self.probe_interval(transport)?;
         Some(

@@ -1,12 +1,13 @@
 //! What the policy reports.
 
-use std::time::Duration;
+use std::{fmt, io, time::Duration};
 
 use libp2p_identity::PeerId;
-use libp2p_swarm::ConnectionId;
+use libp2p_swarm::{ConnectionError, ConnectionId};
 
 /// What the policy did, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The connection is gone: the policy closed it, or its probe made the
     /// transport close it.
@@ -38,21 +39,82 @@ pub enum Event {
         /// What the policy saw before the answer.
         evidence: Evidence,
     },
+    /// This node ran its own timers `late_by` after they were due: it was
+    /// too busy to read its peers' answers on time, so it stopped judging
+    /// them rather than take its own lateness for their silence. No probe
+    /// counts against any connection until `hold` has passed without a late
+    /// timer. Reported when judging stops, not for each probe it spares.
+    Overloaded {
+        /// How late the timer that showed it ran.
+        late_by: Duration,
+        /// How long judging stays off after the last late timer.
+        hold: Duration,
+    },
 }
 
 /// Why a connection was pruned.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// `max_strikes` probes in a row went unanswered; the policy closed it.
     Unresponsive,
     /// Opening a probe stream failed and the transport closed the connection
     /// with this error: it knew the connection was dead and had not said so
     /// (a WebRTC connection whose remote closed it, for one).
-    ProbeFailed(String),
+    ProbeFailed(ConnectionFailure),
 }
+
+/// How the transport closed a connection: the swarm's [`ConnectionError`],
+/// which a behaviour is only lent and cannot keep, as far as it can be kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionFailure {
+    /// The connection failed with an I/O error.
+    Io {
+        /// Its kind.
+        kind: io::ErrorKind,
+        /// Its text, sources included.
+        message: String,
+    },
+    /// The swarm's keep-alive timed out.
+    KeepAliveTimeout,
+}
+
+impl From<&ConnectionError> for ConnectionFailure {
+    fn from(error: &ConnectionError) -> Self {
+        match error {
+            ConnectionError::IO(e) => {
+                let mut message = e.to_string();
+                let mut source = std::error::Error::source(e);
+                while let Some(cause) = source {
+                    message.push_str(": ");
+                    message.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                Self::Io {
+                    kind: e.kind(),
+                    message,
+                }
+            }
+            ConnectionError::KeepAliveTimeout => Self::KeepAliveTimeout,
+        }
+    }
+}
+
+impl fmt::Display for ConnectionFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { message, .. } => write!(f, "connection failed: {message}"),
+            Self::KeepAliveTimeout => write!(f, "keep-alive timeout"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectionFailure {}
 
 /// What led to a verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Evidence {
     /// Probes in a row that went unanswered.
     pub missed_probes: u32,
@@ -66,6 +128,7 @@ pub struct Evidence {
 
 /// Why a connection was probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Trigger {
     /// Its transport's probe schedule.
     Schedule,

@@ -15,11 +15,18 @@
 //! - a probe waits for a timeout that follows the connection's measured RTT
 //!   within bounds; after `max_strikes` unanswered probes in a row (each retried
 //!   at once) the connection is closed with [`Event::Pruned`];
+//! - only the peer's silence counts: a probe this node could not send (a
+//!   stream refused by a local limit, a stream the muxer never granted) or
+//!   could not read in time (its own timers ran late) is no miss, and while
+//!   this node is overloaded it stops judging ([`Event::Overloaded`]);
 //! - it never keeps a connection alive (its streams are ignored for
 //!   keep-alive), serves the remote's probes within a per-connection budget,
-//!   and forgets a connection when it closes.
+//!   and forgets a connection when it closes;
+//! - its cost is linear in connections: each connection's handler keeps its
+//!   own probe schedule, and nothing walks every connection.
 //!
-//! A dead connection is pruned within [`Config::detection_bound`]; on a fast
+//! A dead connection is pruned within [`Config::detection_bound`] while this
+//! node runs on time (an overloaded node judges later, never wrongly); on a fast
 //! path, typically half an interval plus `max_strikes` minimum timeouts (about
 //! 5 s with the defaults). The decisions live in a pure core, tested with time
 //! passed in.
@@ -63,15 +70,16 @@ mod behaviour;
 mod budget;
 mod config;
 mod event;
-mod handler;
+pub mod handler;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod monitor;
+mod prober;
 mod protocol;
 mod rtt;
 
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigError, Transport};
-pub use event::{Event, Evidence, Reason, Trigger};
+pub use event::{ConnectionFailure, Event, Evidence, Reason, Trigger};
 pub use monitor::ConnectionStats;
 pub use protocol::PROTOCOL;

@@ -25,6 +25,8 @@ struct ReasonLabel {
 pub(crate) struct Metrics {
     probes_sent: Counter,
     probes_unanswered: Counter,
+    probes_failed: Counter,
+    overloaded: Counter,
     probe_rtt: Histogram,
     suspected: Counter,
     recovered: Counter,
@@ -37,6 +39,8 @@ impl Metrics {
         let metrics = Self {
             probes_sent: Counter::default(),
             probes_unanswered: Counter::default(),
+            probes_failed: Counter::default(),
+            overloaded: Counter::default(),
             // 1 ms to about 8 s.
             probe_rtt: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
                 0.001, 2.0, 14,
@@ -48,8 +52,18 @@ impl Metrics {
         registry.register("probes_sent", "Probes sent", metrics.probes_sent.clone());
         registry.register(
             "probes_unanswered",
-            "Probes that timed out or failed",
+            "Probes the remote did not answer in time",
             metrics.probes_unanswered.clone(),
+        );
+        registry.register(
+            "probes_failed",
+            "Probes this node could not send or read: no verdict",
+            metrics.probes_failed.clone(),
+        );
+        registry.register(
+            "overloaded",
+            "Times this node stopped judging its peers, its own timers running late",
+            metrics.overloaded.clone(),
         );
         registry.register(
             "probe_rtt_seconds",
@@ -76,10 +90,7 @@ impl Metrics {
 
     pub(crate) fn on_action(&self, action: &Action) {
         match action {
-            Action::Probe { .. } => {
-                self.probes_sent.inc();
-            }
-            Action::Close { .. } => {}
+            Action::Probe { .. } | Action::Close { .. } => {}
             Action::Report(Event::Suspected { .. }) => {
                 self.suspected.inc();
             }
@@ -93,14 +104,23 @@ impl Metrics {
                 };
                 self.pruned.get_or_create(&ReasonLabel { reason }).inc();
             }
+            Action::Report(Event::Overloaded { .. }) => {
+                self.overloaded.inc();
+            }
         }
     }
 
-    pub(crate) fn on_outcome(&self, outcome: &ProbeOutcome) {
+    /// A handler's report, with the probes it started since its last one.
+    pub(crate) fn on_outcome(&self, outcome: &ProbeOutcome, started: u64) {
+        self.probes_sent.inc_by(started);
         match outcome {
-            ProbeOutcome::Answered { rtt } => self.probe_rtt.observe(rtt.as_secs_f64()),
-            ProbeOutcome::Unanswered | ProbeOutcome::Failed(_) => {
+            ProbeOutcome::Answered { rtt: Some(rtt) } => self.probe_rtt.observe(rtt.as_secs_f64()),
+            ProbeOutcome::Opening | ProbeOutcome::Answered { rtt: None } => {}
+            ProbeOutcome::Unanswered { .. } => {
                 self.probes_unanswered.inc();
+            }
+            ProbeOutcome::Failed(_) => {
+                self.probes_failed.inc();
             }
         }
     }
@@ -115,23 +135,26 @@ mod tests {
     use prometheus_client::encoding::text::encode;
 
     use super::*;
-    use crate::{monitor::ProbeId, Evidence, Trigger};
+    use crate::{Evidence, Trigger};
 
     #[test]
     fn counts_probes_rtts_and_prunes_by_reason() {
         let mut registry = Registry::default();
         let metrics = Metrics::new(&mut registry);
         let (peer, connection) = (PeerId::random(), ConnectionId::new_unchecked(1));
-        metrics.on_action(&Action::Probe {
-            peer,
-            connection,
-            probe: ProbeId(0),
-            timeout: Duration::from_secs(1),
-        });
-        metrics.on_outcome(&ProbeOutcome::Answered {
-            rtt: Duration::from_millis(3),
-        });
-        metrics.on_outcome(&ProbeOutcome::Unanswered);
+        metrics.on_outcome(
+            &ProbeOutcome::Answered {
+                rtt: Some(Duration::from_millis(3)),
+            },
+            1,
+        );
+        metrics.on_outcome(
+            &ProbeOutcome::Unanswered {
+                late_by: Duration::ZERO,
+            },
+            0,
+        );
+        metrics.on_outcome(&ProbeOutcome::Failed("refused".into()), 0);
         metrics.on_action(&Action::Report(Event::Pruned {
             peer,
             connection,
@@ -149,6 +172,7 @@ mod tests {
         for line in [
             "conn_prune_probes_sent_total 1",
             "conn_prune_probes_unanswered_total 1",
+            "conn_prune_probes_failed_total 1",
             "conn_prune_probe_rtt_seconds_count 1",
             "conn_prune_pruned_total{reason=\"Unresponsive\"} 1",
         ] {

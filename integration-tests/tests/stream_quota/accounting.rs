@@ -149,11 +149,22 @@ impl Truth {
                     ledger.protocols.entry(protocol.clone()).or_default(),
                 ];
                 // A closed connection leaves its streams in the other scopes.
+                let live = ledger.connections.contains_key(&connection);
                 if let Some((_, counts)) = ledger.connections.get_mut(&connection) {
                     scopes.push(counts);
                 }
                 for counts in scopes {
                     count(counts, outbound, open);
+                }
+                if live {
+                    count(
+                        ledger
+                            .protocols_per_connection
+                            .entry((connection, protocol.clone()))
+                            .or_default(),
+                        outbound,
+                        open,
+                    );
                 }
                 count(
                     ledger

@@ -18,7 +18,7 @@ use libp2p::{
     identity::Keypair,
     quic, Multiaddr,
 };
-use stream_quota::{Direction, Event, Limit, LimitExceeded, Scope};
+use stream_quota::{Direction, Limit, Scope};
 
 use super::*;
 
@@ -248,23 +248,18 @@ async fn a_stream_flood_meets_the_connection_limit() {
         (u64::from(LIMIT), LIMIT, FLOOD - u64::from(LIMIT))
     );
     assert_eq!(snapshot.node.inbound.refused, FLOOD - u64::from(LIMIT));
-    let refused = victim
-        .wait_quota(SOON, "Refused", |e| {
-            matches!(e, Event::Refused { .. }).then(|| e.clone())
-        })
-        .await;
     assert_eq!(
-        refused,
-        Event::Refused {
-            peer: attacker,
-            connection: Some(connection),
-            error: LimitExceeded {
+        victim.wait_refused().await,
+        (
+            attacker,
+            Some(connection),
+            Exceeded {
                 scope: Scope::Connection,
                 direction: Direction::Inbound,
                 limit: LIMIT,
                 protocol: None,
-            },
-        }
+            }
+        )
     );
 
     // It lets go and churns: streams opened, written, closed and dropped

@@ -3,16 +3,16 @@
 
 use futures::FutureExt;
 use libp2p_stream::OpenStreamError;
-use stream_quota::{Direction, Event, Limit, LimitExceeded, Scope};
+use stream_quota::{Direction, Limit, LimitExceeded, Scope};
 
 use super::*;
 
 /// The [`LimitExceeded`] inside an open's error.
-fn limit_exceeded(error: &OpenStreamError) -> LimitExceeded {
+fn limit_exceeded(error: &OpenStreamError) -> Exceeded {
     match error {
-        OpenStreamError::Io(io) => LimitExceeded::from_io(io)
-            .unwrap_or_else(|| panic!("no LimitExceeded in {io:?}"))
-            .clone(),
+        OpenStreamError::Io(io) => Exceeded::of(
+            LimitExceeded::from_io(io).unwrap_or_else(|| panic!("no LimitExceeded in {io:?}")),
+        ),
         other => panic!("not an I/O error: {other:?}"),
     }
 }
@@ -22,7 +22,7 @@ fn limit_exceeded(error: &OpenStreamError) -> LimitExceeded {
 async fn assert_refused_open(
     opener: &mut Member,
     error: &OpenStreamError,
-    expected: LimitExceeded,
+    expected: Exceeded,
     words: &str,
     peer: PeerId,
     connection: ConnectionId,
@@ -33,21 +33,9 @@ async fn assert_refused_open(
         "the error names the scope: {error}"
     );
     assert_eq!(
-        wait_refused(opener).await,
-        Event::Refused {
-            peer,
-            connection: Some(connection),
-            error: expected,
-        }
+        opener.wait_refused().await,
+        (peer, Some(connection), expected)
     );
-}
-
-async fn wait_refused(member: &mut Member) -> Event {
-    member
-        .wait_quota(SOON, "Refused", |e| {
-            matches!(e, Event::Refused { .. }).then(|| e.clone())
-        })
-        .await
 }
 
 #[tokio::test]
@@ -80,17 +68,17 @@ async fn an_inbound_protocol_limit_refuses_the_stream_over_it_and_no_other() {
         "{error:?}"
     );
     assert_eq!(
-        wait_refused(&mut listener).await,
-        Event::Refused {
-            peer: dialer_id,
-            connection: Some(on_listener),
-            error: LimitExceeded {
+        listener.wait_refused().await,
+        (
+            dialer_id,
+            Some(on_listener),
+            Exceeded {
                 scope: Scope::Protocol,
                 direction: Direction::Inbound,
                 limit: 2,
                 protocol: Some(ALPHA),
-            },
-        }
+            }
+        )
     );
     // Refused during its negotiation: the application never saw it.
     assert!(listener.alpha.next().now_or_never().is_none());
@@ -140,7 +128,7 @@ async fn an_outbound_protocol_limit_fails_the_open_with_the_reason() {
         .try_open(remote_id, ALPHA)
         .await
         .expect_err("a second alpha stream is over the opener's limit");
-    let expected = LimitExceeded {
+    let expected = Exceeded {
         scope: Scope::Protocol,
         direction: Direction::Outbound,
         limit: 1,
@@ -179,7 +167,7 @@ async fn an_outbound_connection_limit_fails_the_open_before_the_muxer_opens_it()
         .try_open(remote_id, ALPHA)
         .await
         .expect_err("a second stream is over the connection's limit");
-    let expected = LimitExceeded {
+    let expected = Exceeded {
         scope: Scope::Connection,
         direction: Direction::Outbound,
         limit: 1,

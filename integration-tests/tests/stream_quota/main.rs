@@ -23,7 +23,7 @@ use libp2p::{
     PeerId, Stream, StreamProtocol,
 };
 use libp2p_stream::{Control, IncomingStreams};
-use stream_quota::{Config, Quota, ScopeStats, Snapshot};
+use stream_quota::{Config, Direction, LimitExceeded, Quota, Scope, ScopeStats, Snapshot};
 use testkit::{
     echo::{self, Target},
     Node, NodeConfig, TransportKind,
@@ -132,6 +132,20 @@ impl Member {
             .unwrap()
     }
 
+    /// Waits for the next refusal the policy reports: the peer, the
+    /// connection and the limit.
+    async fn wait_refused(&mut self) -> (PeerId, Option<ConnectionId>, Exceeded) {
+        self.wait_quota(SOON, "Refused", |e| match e {
+            stream_quota::Event::Refused {
+                peer,
+                connection,
+                error,
+            } => Some((*peer, *connection, Exceeded::of(error))),
+            _ => None,
+        })
+        .await
+    }
+
     /// Waits until `check` holds for the ledger, and returns the snapshot it held for.
     async fn wait_ledger(
         &self,
@@ -199,6 +213,27 @@ async fn connect(dialer: &mut Member, listener: &mut Member) -> (ConnectionId, C
     (on_dialer, on_listener)
 }
 
+/// A [`LimitExceeded`] as compared (it is `#[non_exhaustive]`, so it is read,
+/// not built): the scope, direction, limit and protocol it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Exceeded {
+    scope: Scope,
+    direction: Direction,
+    limit: u32,
+    protocol: Option<StreamProtocol>,
+}
+
+impl Exceeded {
+    fn of(error: &LimitExceeded) -> Self {
+        Self {
+            scope: error.scope,
+            direction: error.direction,
+            limit: error.limit,
+            protocol: error.protocol.clone(),
+        }
+    }
+}
+
 /// One scope's counts as compared: per direction (open, opened, refused),
 /// and whether an oldest open stream is shown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -227,6 +262,7 @@ struct Ledger {
     connections: HashMap<ConnectionId, (PeerId, Counts)>,
     protocols: HashMap<StreamProtocol, Counts>,
     protocols_per_peer: HashMap<(PeerId, StreamProtocol), Counts>,
+    protocols_per_connection: HashMap<(ConnectionId, StreamProtocol), Counts>,
     dropped_events: u64,
 }
 
@@ -251,6 +287,11 @@ impl Ledger {
                 .collect(),
             protocols_per_peer: snapshot
                 .protocols_per_peer
+                .iter()
+                .map(|(k, s)| (k.clone(), Counts::of(s)))
+                .collect(),
+            protocols_per_connection: snapshot
+                .protocols_per_connection
                 .iter()
                 .map(|(k, s)| (k.clone(), Counts::of(s)))
                 .collect(),

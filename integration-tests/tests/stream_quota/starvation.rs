@@ -211,3 +211,49 @@ async fn without_recycling_starvation_is_reported_and_the_connection_kept() {
     );
     assert_eq!(on_starved.outbound_blocked_for, None);
 }
+
+#[tokio::test]
+async fn a_starved_connection_with_no_address_to_redial_is_kept_and_the_reason_reported() {
+    let (mut remote, _held_by_remote) = stingy_remote().await;
+    let remote_id = remote.peer_id();
+    let mut local = member(Config::default().with_starvation_threshold(THRESHOLD)).await;
+    // The remote dials: the local node knows no address of it to redial.
+    remote
+        .connect(local.peer_id(), local.node.addr().clone(), CONNECT)
+        .await
+        .unwrap();
+    let starved = local
+        .node
+        .wait_established(remote_id, CONNECT)
+        .await
+        .unwrap();
+
+    let (_held, _third, asked) = starve(&mut local, remote_id).await;
+    wait_starved(&mut local, remote_id, starved, asked).await;
+
+    // The swarm stops a dial with no address before it starts, and tells
+    // only the behaviours: the policy's event is the application's one
+    // account of it, typed.
+    let (kept, dial, error) = local
+        .wait_quota(SOON, "RecycleFailed", |event| match event {
+            Event::RecycleFailed {
+                peer,
+                starved,
+                dial,
+                error,
+            } if *peer == remote_id => Some((*starved, *dial, error.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(kept, starved);
+    assert_ne!(dial, starved);
+    assert!(
+        matches!(error, stream_quota::RecycleError::NoAddresses),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "no address of the peer to dial");
+    // Nothing else happened to the starved connection.
+    let snapshot = local.quota.snapshot();
+    assert_eq!(snapshot.connections.len(), 1);
+    assert!(snapshot.connections.contains_key(&starved));
+}

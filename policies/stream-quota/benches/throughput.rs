@@ -28,9 +28,9 @@
 //! those ratios scatter far less than the wall-clock ones.
 //!
 //! ```sh
-//! cargo bench -p stream-quota --bench throughput                   # 10 rounds, about 50 s
-//! cargo bench -p stream-quota --bench throughput -- --rounds 20
-//! cargo bench -p stream-quota --bench throughput -- --quick        # smoke run, a few seconds
+//! cargo bench -p libp2p-stream-quota --bench throughput                   # 10 rounds, about 50 s
+//! cargo bench -p libp2p-stream-quota --bench throughput -- --rounds 20
+//! cargo bench -p libp2p-stream-quota --bench throughput -- --quick        # smoke run, a few seconds
 //! ```
 //!
 //! Variants, to look for where a cost comes from: `--muxer-only` (the wrapped
@@ -75,7 +75,7 @@ const OPERATION: Duration = Duration::from_secs(30);
 const IN_FLIGHT: [usize; 2] = [1, 16];
 
 const USAGE: &str = "\
-usage: cargo bench -p stream-quota --bench throughput -- [options]
+usage: cargo bench -p libp2p-stream-quota --bench throughput -- [options]
   --rounds N        rounds, each arm measured once per metric per round (default 10)
   --quick           smoke run: 2 rounds, 0.2 s windows, 8 MiB bulk transfers
   --muxer-only      wrapped arm without stream_quota::Behaviour: the muxer layer alone
@@ -151,7 +151,7 @@ impl Options {
     }
 
     fn command(&self) -> String {
-        let mut command = "cargo bench -p stream-quota --bench throughput".to_owned();
+        let mut command = "cargo bench -p libp2p-stream-quota --bench throughput".to_owned();
         if !self.args.is_empty() {
             command.push_str(" -- ");
             command.push_str(&self.args.join(" "));
@@ -530,7 +530,7 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]

@@ -3,7 +3,7 @@
 //! connections.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     convert::Infallible,
     task::{Context, Poll, Waker},
     time::Instant,
@@ -18,7 +18,7 @@ use libp2p_swarm::{
     THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 
-use crate::{ledger::Decision, ledger::Refusal, Event, Quota, Snapshot};
+use crate::{ledger::Decision, ledger::Refusal, Event, Quota, RecycleError, Snapshot};
 
 /// Reports what the [`Quota`]'s ledger decided and recycles starved
 /// connections. See the [crate docs](crate).
@@ -31,6 +31,8 @@ pub struct Behaviour {
     timer: DeadlineTimer,
     /// Recycling dials in flight: the dial's connection, the starved one.
     recycling: HashMap<ConnectionId, (PeerId, ConnectionId)>,
+    /// The peers of `recycling`: one dial per peer at a time.
+    recycling_peers: HashSet<PeerId>,
     actions: VecDeque<ToSwarm<Event, Infallible>>,
     warned_unwrapped: bool,
     /// The waker last registered with the ledger.
@@ -40,8 +42,13 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// The behaviour reading `quota`, whose [`Quota::transport`] wraps the
-    /// swarm's transport.
+    /// The behaviour reading `quota`.
+    ///
+    /// The swarm's transport must be wrapped with [`Quota::transport`] (or
+    /// its muxers with [`Quota::wrap`]) first: the layer counts and limits
+    /// the streams, this behaviour only reports. Without it nothing is
+    /// counted or limited, and all this says is one warning in the log at
+    /// the first connection; [`Quota::is_layered`] tells beforehand.
     pub fn new(quota: &Quota) -> Self {
         Self {
             recycle: quota.config().recycle_starved,
@@ -49,6 +56,7 @@ impl Behaviour {
             deadline: None,
             timer: DeadlineTimer::new(),
             recycling: HashMap::new(),
+            recycling_peers: HashSet::new(),
             actions: VecDeque::new(),
             warned_unwrapped: false,
             waker: None,
@@ -105,8 +113,7 @@ impl Behaviour {
                     connection,
                     blocked_for,
                 });
-                let in_flight = self.recycling.values().any(|(p, _)| *p == peer);
-                if self.recycle && !in_flight {
+                if self.recycle && self.recycling_peers.insert(peer) {
                     let dial = recycle_dial(peer, &endpoint);
                     self.recycling
                         .insert(dial.connection_id(), (peer, connection));
@@ -178,11 +185,14 @@ impl NetworkBehaviour for Behaviour {
                     self.warned_unwrapped = true;
                     tracing::warn!(
                         peer = %e.peer_id,
-                        "stream-quota: this connection's muxer is not wrapped; \
-                         build the transport with Quota::transport"
+                        layered = self.quota.is_layered(),
+                        "stream-quota: this connection's muxer is not wrapped, so its \
+                         streams are neither counted nor limited; build the transport \
+                         with Quota::transport"
                     );
                 }
                 if let Some((peer, starved)) = self.recycling.remove(&e.connection_id) {
+                    self.recycling_peers.remove(&peer);
                     self.actions.push_back(ToSwarm::CloseConnection {
                         peer_id: peer,
                         connection: CloseConnection::One(starved),
@@ -196,10 +206,12 @@ impl NetworkBehaviour for Behaviour {
             }
             FromSwarm::DialFailure(e) => {
                 if let Some((peer, starved)) = self.recycling.remove(&e.connection_id) {
+                    self.recycling_peers.remove(&peer);
                     self.report(Event::RecycleFailed {
                         peer,
                         starved,
-                        error: e.error.to_string(),
+                        dial: e.connection_id,
+                        error: RecycleError::from(e.error),
                     });
                 }
             }
@@ -253,6 +265,63 @@ impl NetworkBehaviour for Behaviour {
                 }
                 Poll::Pending => return Poll::Pending,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{task::Context, time::Duration};
+
+    use futures::task::noop_waker_ref;
+    use libp2p_swarm::behaviour::ConnectionEstablished;
+
+    use super::*;
+    use crate::{Config, Direction};
+
+    fn dialer(port: u16) -> ConnectedPoint {
+        ConnectedPoint::Dialer {
+            address: format!("/ip4/127.0.0.1/udp/{port}/quic-v1")
+                .parse()
+                .unwrap(),
+            role_override: Endpoint::Dialer,
+            port_use: PortUse::Reuse,
+        }
+    }
+
+    #[test]
+    fn a_poll_with_nothing_due_looks_at_no_connection_at_any_scale() {
+        for n in [1_000u16, 10_000, 20_000] {
+            let leak = Some(Duration::from_secs(3600));
+            let quota = Quota::new(Config::default().with_leak_threshold(leak)).unwrap();
+            let mut behaviour = Behaviour::new(&quota);
+            let shared = quota.shared().clone();
+            let now = Instant::now();
+            for i in 0..n {
+                let (peer, endpoint) = (PeerId::random(), dialer(i));
+                shared.with_ledger(|l| {
+                    let muxer = l.add_connection(peer, endpoint.clone());
+                    l.open_stream(muxer, Direction::Inbound, now).unwrap();
+                    l.outbound_blocked(muxer, now);
+                });
+                behaviour.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                    peer_id: peer,
+                    connection_id: ConnectionId::new_unchecked(usize::from(i)),
+                    endpoint: &endpoint,
+                    failed_addresses: &[],
+                    other_established: 0,
+                }));
+            }
+            assert_eq!(shared.ledger().scanned, u64::from(n), "one entry a claim");
+            let mut cx = Context::from_waker(noop_waker_ref());
+            for _ in 0..10_000 {
+                assert!(behaviour.poll(&mut cx).is_pending());
+            }
+            assert_eq!(
+                shared.ledger().scanned,
+                u64::from(n),
+                "polls with nothing due look at nothing, at {n} connections"
+            );
         }
     }
 }

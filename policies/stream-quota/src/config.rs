@@ -4,14 +4,29 @@ use std::{collections::HashMap, fmt, time::Duration};
 
 use libp2p_swarm::StreamProtocol;
 
-use crate::{Limit, Scope};
+use crate::{
+    admission::{Stage, Tiers},
+    Limit, Scope,
+};
 
 /// Limits per scope and direction, the starvation and leak thresholds, and
 /// whether a starved connection is recycled.
 ///
-/// The default limits follow go-libp2p's resource manager (its base limits,
-/// before scaling by memory) and, for a connection, QUIC's default stream
-/// credit; see `docs/stream-quota.md` for the comparison with js-libp2p.
+/// The default limits are per connection, per peer, and per protocol on
+/// each: a node holding any number of connections, each with the ordinary
+/// streams of ping, identify, Kademlia or gossipsub open, never reaches one.
+/// The node-wide scopes ([`Scope::Node`], [`Scope::Protocol`]) have no
+/// limit unless one is set: see `docs/stream-quota.md` ("Sizing a node
+/// limit") and [`Limit::times`].
+///
+/// | scope | inbound | outbound |
+/// |---|---|---|
+/// | [`Scope::Connection`] | 256 | 256 |
+/// | [`Scope::ProtocolPerConnection`] | 128 | 128 |
+/// | [`Scope::Peer`] | 256 | 512 |
+/// | [`Scope::ProtocolPerPeer`] | 128 | 256 |
+/// | [`Scope::Node`] | none | none |
+/// | [`Scope::Protocol`] | none | none |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) node: Limit,
@@ -19,20 +34,45 @@ pub struct Config {
     pub(crate) connection: Limit,
     pub(crate) protocol: Limit,
     pub(crate) protocol_per_peer: Limit,
-    pub(crate) per_protocol: HashMap<StreamProtocol, Limit>,
+    pub(crate) protocol_per_connection: Limit,
+    /// One protocol's own limits, in place of the scope's for every other.
+    pub(crate) per_protocol: HashMap<StreamProtocol, ProtocolLimits>,
     pub(crate) starvation_threshold: Duration,
     pub(crate) recycle_starved: bool,
     pub(crate) leak_threshold: Option<Duration>,
 }
 
+/// One protocol's own limits, where set.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProtocolLimits {
+    node: Option<Limit>,
+    per_connection: Option<Limit>,
+}
+
+/// QUIC's own stream credit per connection in libp2p-quic
+/// (`max_concurrent_stream_limit`).
+const CONNECTION: Limit = Limit::new(256, 256);
+/// Above the most any standard rust-libp2p protocol keeps open on one
+/// connection (request-response allows itself 100 concurrent streams,
+/// Kademlia 32 each way, ping, identify and gossipsub one or two), so the
+/// protocol's own cap decides first; half a connection's credit, so one
+/// protocol cannot take all of it.
+const PROTOCOL_PER_CONNECTION: Limit = Limit::new(128, 128);
+/// go-libp2p's resource manager's peer base limit.
+const PEER: Limit = Limit::new(256, 512);
+/// One connection's worth of one protocol inbound, twice that outbound
+/// (our own behaviours open those), in go-libp2p's 1 : 2 ratio.
+const PROTOCOL_PER_PEER: Limit = Limit::new(128, 256);
+
 impl Default for Config {
     fn default() -> Self {
         Self {
-            node: Limit::new(1024, 2048),
-            peer: Limit::new(256, 512),
-            connection: Limit::new(256, 256),
-            protocol: Limit::new(512, 2048),
-            protocol_per_peer: Limit::new(64, 128),
+            node: Limit::unlimited(),
+            peer: PEER,
+            connection: CONNECTION,
+            protocol: Limit::unlimited(),
+            protocol_per_peer: PROTOCOL_PER_PEER,
+            protocol_per_connection: PROTOCOL_PER_CONNECTION,
             per_protocol: HashMap::new(),
             starvation_threshold: Duration::from_secs(2),
             recycle_starved: true,
@@ -50,13 +90,16 @@ impl Config {
             connection: Limit::unlimited(),
             protocol: Limit::unlimited(),
             protocol_per_peer: Limit::unlimited(),
+            protocol_per_connection: Limit::unlimited(),
             ..Self::default()
         }
     }
 
-    /// Sets the limit of `scope`. For [`Scope::Protocol`] and
-    /// [`Scope::ProtocolPerPeer`] it applies to each protocol on its own;
-    /// [`Config::with_protocol_limit`] sets one protocol's.
+    /// Sets the limit of `scope`. For the protocol scopes
+    /// ([`Scope::Protocol`], [`Scope::ProtocolPerPeer`],
+    /// [`Scope::ProtocolPerConnection`]) it applies to each protocol on its
+    /// own; [`Config::with_protocol_limit`] and
+    /// [`Config::with_protocol_limit_per_connection`] set one protocol's.
     pub fn with_limit(mut self, scope: Scope, limit: Limit) -> Self {
         *match scope {
             Scope::Node => &mut self.node,
@@ -64,15 +107,32 @@ impl Config {
             Scope::Connection => &mut self.connection,
             Scope::Protocol => &mut self.protocol,
             Scope::ProtocolPerPeer => &mut self.protocol_per_peer,
+            Scope::ProtocolPerConnection => &mut self.protocol_per_connection,
         } = limit;
         self
     }
 
-    /// Sets the [`Scope::Protocol`] limit of `protocol`, in place of the
-    /// limit every other protocol has, as js-libp2p's per-protocol
-    /// `maxInboundStreams` / `maxOutboundStreams` do.
+    /// Sets the [`Scope::Protocol`] limit of `protocol`, its open streams
+    /// over the whole node, in place of the limit every other protocol has
+    /// (none by default).
     pub fn with_protocol_limit(mut self, protocol: StreamProtocol, limit: Limit) -> Self {
-        self.per_protocol.insert(protocol, limit);
+        self.per_protocol.entry(protocol).or_default().node = Some(limit);
+        self
+    }
+
+    /// Sets the [`Scope::ProtocolPerConnection`] limit of `protocol`, its
+    /// open streams on each connection, in place of the limit every other
+    /// protocol has, as js-libp2p's per-protocol `maxInboundStreams` /
+    /// `maxOutboundStreams` do.
+    pub fn with_protocol_limit_per_connection(
+        mut self,
+        protocol: StreamProtocol,
+        limit: Limit,
+    ) -> Self {
+        self.per_protocol
+            .entry(protocol)
+            .or_default()
+            .per_connection = Some(limit);
         self
     }
 
@@ -99,16 +159,33 @@ impl Config {
         self
     }
 
-    /// The limit of `scope` for `protocol` (ignored by the other scopes).
+    /// The limit of `scope` for `protocol` (ignored by the scopes that are
+    /// not a protocol's).
     pub fn limit(&self, scope: Scope, protocol: Option<&StreamProtocol>) -> Limit {
+        let own = protocol.and_then(|p| self.per_protocol.get(p));
         match scope {
             Scope::Node => self.node,
             Scope::Peer => self.peer,
             Scope::Connection => self.connection,
-            Scope::Protocol => protocol
-                .and_then(|p| self.per_protocol.get(p).copied())
-                .unwrap_or(self.protocol),
+            Scope::Protocol => own.and_then(|o| o.node).unwrap_or(self.protocol),
             Scope::ProtocolPerPeer => self.protocol_per_peer,
+            Scope::ProtocolPerConnection => own
+                .and_then(|o| o.per_connection)
+                .unwrap_or(self.protocol_per_connection),
+        }
+    }
+
+    /// The limits of the scopes `stage` checks, for a stream of `protocol`.
+    pub(crate) fn stage_limits(
+        &self,
+        stage: Stage,
+        protocol: Option<&StreamProtocol>,
+    ) -> Tiers<Limit> {
+        let scopes = stage.scopes();
+        Tiers {
+            connection: self.limit(scopes.connection, protocol),
+            peer: self.limit(scopes.peer, protocol),
+            node: self.limit(scopes.node, protocol),
         }
     }
 
@@ -117,7 +194,9 @@ impl Config {
         self.starvation_threshold
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Whether this configuration can work: [`Quota::new`](crate::Quota::new)
+    /// checks it too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.starvation_threshold.is_zero() {
             return Err(ConfigError::ZeroStarvationThreshold);
         }
@@ -173,15 +252,94 @@ mod tests {
     fn a_protocols_own_limit_replaces_the_default_for_it_only() {
         let echo = StreamProtocol::new("/echo/1");
         let other = StreamProtocol::new("/other/1");
-        let config = Config::default().with_protocol_limit(echo.clone(), Limit::new(2, 3));
+        let config = Config::default()
+            .with_protocol_limit(echo.clone(), Limit::new(2, 3))
+            .with_protocol_limit_per_connection(echo.clone(), Limit::new(4, 5));
         assert_eq!(config.limit(Scope::Protocol, Some(&echo)), Limit::new(2, 3));
         assert_eq!(
+            config.limit(Scope::ProtocolPerConnection, Some(&echo)),
+            Limit::new(4, 5)
+        );
+        assert_eq!(
             config.limit(Scope::Protocol, Some(&other)),
-            Limit::new(512, 2048)
+            Limit::unlimited()
+        );
+        assert_eq!(
+            config.limit(Scope::ProtocolPerConnection, Some(&other)),
+            Limit::new(128, 128)
         );
         assert_eq!(
             config.limit(Scope::ProtocolPerPeer, Some(&echo)),
-            Limit::new(64, 128)
+            Limit::new(128, 256)
+        );
+        // Setting one of a protocol's own limits leaves its other one alone.
+        let only_node = Config::default().with_protocol_limit(echo.clone(), Limit::new(2, 3));
+        assert_eq!(
+            only_node.limit(Scope::ProtocolPerConnection, Some(&echo)),
+            Limit::new(128, 128)
+        );
+    }
+
+    #[test]
+    fn the_defaults_limit_connections_and_peers_and_leave_the_node_wide_scopes_open() {
+        let config = Config::default();
+        let limits: Vec<_> = [
+            Scope::Connection,
+            Scope::ProtocolPerConnection,
+            Scope::Peer,
+            Scope::ProtocolPerPeer,
+            Scope::Node,
+            Scope::Protocol,
+        ]
+        .into_iter()
+        .map(|scope| config.limit(scope, None))
+        .collect();
+        assert_eq!(
+            limits,
+            [
+                Limit::new(256, 256),
+                Limit::new(128, 128),
+                Limit::new(256, 512),
+                Limit::new(128, 256),
+                Limit::unlimited(),
+                Limit::unlimited(),
+            ]
+        );
+        let unlimited = Config::unlimited();
+        for stage in [Stage::Open, Stage::Negotiated] {
+            let none = Limit::unlimited();
+            assert_eq!(
+                unlimited.stage_limits(stage, None),
+                Tiers {
+                    connection: none,
+                    peer: none,
+                    node: none
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_node_limit_sized_by_times_saturates_and_keeps_no_limit() {
+        assert_eq!(
+            Limit::new(16, 8).times(20_000),
+            Limit::new(320_000, 160_000)
+        );
+        assert_eq!(
+            Limit::new(u32::MAX / 2, 1).times(3),
+            Limit::new(u32::MAX, 3)
+        );
+        assert_eq!(Limit::unlimited().times(5), Limit::unlimited());
+        let half = Limit {
+            inbound: Some(2),
+            outbound: None,
+        };
+        assert_eq!(
+            half.times(4),
+            Limit {
+                inbound: Some(8),
+                outbound: None
+            }
         );
     }
 }

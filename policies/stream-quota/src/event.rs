@@ -5,11 +5,12 @@ use std::time::Duration;
 use libp2p_identity::PeerId;
 use libp2p_swarm::{ConnectionId, StreamProtocol};
 
-use crate::{Direction, LimitExceeded};
+use crate::{Direction, LimitExceeded, RecycleError};
 
 /// What the policy saw or did. Every refusal, starvation and leak is
 /// reported once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     /// A stream was refused: inbound it was reset, outbound its opener got
     /// `error` inside an `io::Error`.
@@ -47,8 +48,14 @@ pub enum Event {
         peer: PeerId,
         /// The starved connection, still open.
         starved: ConnectionId,
+        /// The failed dial's connection. If the swarm got as far as dialing
+        /// (`SwarmEvent::Dialing` with this `connection_id`), its
+        /// `SwarmEvent::OutgoingConnectionError` with this id carries the
+        /// `DialError` itself; a dial stopped before (no address, denied by a
+        /// behaviour before dialing) is reported by this event only.
+        dial: ConnectionId,
         /// Why the dial failed.
-        error: String,
+        error: RecycleError,
     },
     /// A stream has been open longer than the leak threshold.
     Leaked {

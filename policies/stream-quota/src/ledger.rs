@@ -3,17 +3,29 @@
 //! I/O, so the tests are exact.
 //!
 //! Memory: per connection one entry plus one per open stream (a few dozen
-//! bytes each); per connected peer one entry plus one per protocol it used;
+//! bytes each) and one per protocol it used; per connected peer one entry
+//! plus one per protocol it used;
 //! per protocol one entry, and at most [`MAX_PROTOCOLS`] of them, taken only
 //! by protocols this node agreed to (it proposed them, or accepted them), so a
 //! remote cannot grow any of this beyond the limits.
 //!
+//! Whether a stream is admitted is decided in one place,
+//! [`admission::admit`]; this module gathers its counts and limits, and
+//! counts what it decided.
+//!
 //! Every stream passes through here three or four times, so the hot paths
 //! hash nothing a remote chose: a connection finds its peer by slot, and the
 //! maps keyed by our own ids and agreed protocol names use [`IdHasher`].
+//!
+//! Nothing walks every connection or peer but [`Ledger::snapshot`], which a
+//! caller asks for: tying a muxer to its connection looks it up by peer and
+//! endpoint ([`Ledger::claim`]), and the starvation and leak checks are
+//! deadlines in one ordered set, so [`Ledger::decide`] visits only the
+//! connections due (and the streams it reports). Every event costs O(1) or
+//! O(log n) in the number of connections.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{hash_map::Entry, BTreeSet, HashMap, VecDeque},
     hash::{BuildHasherDefault, Hasher},
     time::{Duration, Instant},
 };
@@ -23,8 +35,9 @@ use libp2p_identity::PeerId;
 use libp2p_swarm::{ConnectionId, StreamProtocol};
 
 use crate::{
+    admission::{self, Stage, Tiers},
     snapshot::{ConnectionStats, ScopeStats},
-    Config, Direction, Limit, LimitExceeded, Scope, Snapshot,
+    Config, Direction, Limit, LimitExceeded, Snapshot,
 };
 
 /// Distinct protocols tracked; streams of further ones stay unattributed.
@@ -78,9 +91,19 @@ type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Opened {
     pub(crate) key: StreamKey,
-    /// Streams of its direction the connection, its peer and the node can
-    /// all still admit, as far as this connection alone changes them.
+    /// Streams of its direction [`admission::admit`] would still admit at
+    /// [`Stage::Open`] after this one, as far as this connection alone
+    /// changes the counts: its room less this stream.
     pub(crate) headroom: u32,
+}
+
+/// What [`Ledger::gauges`] reads.
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone)]
+pub(crate) struct Gauges {
+    pub(crate) node: ScopeStats,
+    pub(crate) protocols: Vec<(StreamProtocol, ScopeStats)>,
+    pub(crate) blocked_connections: usize,
 }
 
 /// A refused stream, for the behaviour to report.
@@ -152,9 +175,28 @@ impl OpenStreams {
         let at = self.0.partition_point(|(k, _)| *k < key);
         self.0.range(at..)
     }
+}
 
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
+/// One scope's counts per protocol, for a connection or a peer: a handful
+/// of protocols each, so a list.
+#[derive(Debug, Default)]
+struct PerProtocol(Vec<(ProtocolIndex, ScopeStats)>);
+
+impl PerProtocol {
+    /// Its counts of `index`, added if new.
+    fn get_mut(&mut self, index: ProtocolIndex) -> &mut ScopeStats {
+        let at = match self.0.iter().position(|(i, _)| *i == index) {
+            Some(at) => at,
+            None => {
+                self.0.push((index, ScopeStats::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(ProtocolIndex, ScopeStats)> {
+        self.0.iter()
     }
 }
 
@@ -166,11 +208,28 @@ struct Connection {
     endpoint: ConnectedPoint,
     id: Option<ConnectionId>,
     stats: ScopeStats,
+    /// Per protocol its streams used.
+    protocols: PerProtocol,
     streams: OpenStreams,
     blocked_since: Option<Instant>,
     starvation_reported: bool,
+    /// Its starvation check in [`Ledger::due`], if one is set.
+    starvation_due: Option<Instant>,
     /// Streams before this one were judged for leaks already.
     leak_cursor: StreamKey,
+    /// Its leak check in [`Ledger::due`], if one is set: at or before the
+    /// first stream from `leak_cursor` on becomes a leak (early when that
+    /// stream closed since, never late).
+    leak_due: Option<Instant>,
+}
+
+/// What a deadline in [`Ledger::due`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Check {
+    /// Whether the connection's blocked outbound open is starvation.
+    Starvation,
+    /// Which of the connection's streams are leaks.
+    Leak,
 }
 
 #[derive(Debug)]
@@ -178,35 +237,15 @@ struct Peer {
     id: PeerId,
     stats: ScopeStats,
     connections: usize,
-    /// Per protocol it used; a handful, so a list.
-    protocols: Vec<(ProtocolIndex, ScopeStats)>,
-}
-
-impl Peer {
-    fn protocol(&self, index: ProtocolIndex) -> Option<&ScopeStats> {
-        self.protocols
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, s)| s)
-    }
-
-    fn protocol_mut(&mut self, index: ProtocolIndex) -> &mut ScopeStats {
-        let at = match self.protocols.iter().position(|(i, _)| *i == index) {
-            Some(at) => at,
-            None => {
-                self.protocols.push((index, ScopeStats::default()));
-                self.protocols.len() - 1
-            }
-        };
-        &mut self.protocols[at].1
-    }
+    /// Per protocol it used.
+    protocols: PerProtocol,
 }
 
 #[derive(Debug)]
 struct Protocol {
     name: StreamProtocol,
-    /// Its [`Scope::Protocol`] limit, looked up once.
-    limit: Limit,
+    /// Its limits at [`Stage::Negotiated`], looked up once.
+    limits: Tiers<Limit>,
     stats: ScopeStats,
 }
 
@@ -214,8 +253,13 @@ struct Protocol {
 #[derive(Debug)]
 pub(crate) struct Ledger {
     config: Config,
+    /// The limits at [`Stage::Open`], looked up once.
+    open_limits: Tiers<Limit>,
     node: ScopeStats,
     connections: IdMap<MuxerId, Connection>,
+    /// The muxers not tied to a swarm connection yet, by peer and endpoint,
+    /// oldest first: what [`Ledger::claim`] looks up.
+    untied: HashMap<(PeerId, ConnectedPoint), VecDeque<MuxerId>>,
     /// Connected peers, by slot; `None` is a free slot.
     peers: Vec<Option<Peer>>,
     free_peer_slots: Vec<usize>,
@@ -228,19 +272,29 @@ pub(crate) struct Ledger {
     next_stream: u64,
     refusals: VecDeque<Refusal>,
     dropped_events: u64,
-    /// No decision is due before this; it may be early, never late.
-    next_deadline: Option<Instant>,
+    /// Every connection's pending checks, soonest first; each connection has
+    /// at most one of each [`Check`] here (its `starvation_due`, `leak_due`).
+    /// No decision is due before the first; it may be early, never late.
+    due: BTreeSet<(Instant, MuxerId, Check)>,
+    /// Connections with an outbound open blocked now.
+    blocked: usize,
     /// A refusal was queued or the deadline moved earlier since the
     /// behaviour last looked.
     wake: bool,
+    /// Entries [`Ledger::claim`] and [`Ledger::decide`] looked at: what the
+    /// cost tests count.
+    #[cfg(test)]
+    pub(crate) scanned: u64,
 }
 
 impl Ledger {
     pub(crate) fn new(config: Config) -> Self {
         Self {
+            open_limits: config.stage_limits(Stage::Open, None),
             config,
             node: ScopeStats::default(),
             connections: IdMap::default(),
+            untied: HashMap::new(),
             peers: Vec::new(),
             free_peer_slots: Vec::new(),
             peer_slots: HashMap::new(),
@@ -251,8 +305,11 @@ impl Ledger {
             next_stream: 0,
             refusals: VecDeque::new(),
             dropped_events: 0,
-            next_deadline: None,
+            due: BTreeSet::new(),
+            blocked: 0,
             wake: false,
+            #[cfg(test)]
+            scanned: 0,
         }
     }
 
@@ -276,7 +333,7 @@ impl Ledger {
                     id: peer,
                     stats: ScopeStats::default(),
                     connections: 0,
-                    protocols: Vec::new(),
+                    protocols: PerProtocol::default(),
                 });
                 let slot = match self.free_peer_slots.pop() {
                     Some(slot) => {
@@ -293,6 +350,10 @@ impl Ledger {
             }
         };
         self.peer_mut(peer_slot).connections += 1;
+        // Muxer ids only grow: pushed at the back, the oldest is in front.
+        (self.untied.entry((peer, endpoint.clone())))
+            .or_default()
+            .push_back(id);
         self.connections.insert(
             id,
             Connection {
@@ -301,10 +362,13 @@ impl Ledger {
                 endpoint,
                 id: None,
                 stats: ScopeStats::default(),
+                protocols: PerProtocol::default(),
                 streams: OpenStreams::default(),
                 blocked_since: None,
                 starvation_reported: false,
+                starvation_due: None,
                 leak_cursor: StreamKey(0),
+                leak_due: None,
             },
         );
         id
@@ -313,33 +377,75 @@ impl Ledger {
     /// The swarm established `connection` to `peer` at `endpoint`: ties it
     /// to the oldest muxer of that peer and endpoint not tied yet. `false`
     /// when there is none (the transport is not wrapped).
+    ///
+    /// O(1): one lookup by peer and endpoint. The checks due while it was
+    /// untied (its starvation, its leaks) are set again now that it can be
+    /// named.
     pub(crate) fn claim(
         &mut self,
         peer: PeerId,
         endpoint: &ConnectedPoint,
         connection: ConnectionId,
     ) -> bool {
-        let oldest = self
-            .connections
-            .iter_mut()
-            .filter(|(_, c)| c.id.is_none() && c.peer == peer && c.endpoint == *endpoint)
-            .min_by_key(|(id, _)| **id);
-        match oldest {
-            Some((_, c)) => {
-                c.id = Some(connection);
-                true
-            }
-            None => false,
+        let Entry::Occupied(mut untied) = self.untied.entry((peer, endpoint.clone())) else {
+            return false;
+        };
+        let muxer = untied.get_mut().pop_front().expect("no empty entries");
+        if untied.get().is_empty() {
+            untied.remove();
         }
+        #[cfg(test)]
+        {
+            self.scanned += 1;
+        }
+        let Some(c) = self.connections.get_mut(&muxer) else {
+            return false;
+        };
+        c.id = Some(connection);
+        if let (Some(since), false) = (c.blocked_since, c.starvation_reported) {
+            let at = since + self.config.starvation_threshold;
+            self.wake |= schedule(
+                &mut self.due,
+                muxer,
+                Check::Starvation,
+                &mut c.starvation_due,
+                Some(at),
+            );
+        }
+        if let Some(leak) = self.config.leak_threshold {
+            let first = c.streams.from(c.leak_cursor).next();
+            let at = first.map(|(_, stream)| stream.opened + leak);
+            self.wake |= schedule(&mut self.due, muxer, Check::Leak, &mut c.leak_due, at);
+        }
+        true
     }
 
     /// The muxer was dropped: its streams are gone with it.
     pub(crate) fn remove_connection(&mut self, muxer: MuxerId) {
-        let Some(connection) = self.connections.remove(&muxer) else {
+        let Some(mut connection) = self.connections.remove(&muxer) else {
             return;
         };
         for stream in connection.streams.values() {
             self.count_close(connection.peer_slot, stream);
+        }
+        for (check, due) in [
+            (Check::Starvation, &mut connection.starvation_due),
+            (Check::Leak, &mut connection.leak_due),
+        ] {
+            schedule(&mut self.due, muxer, check, due, None);
+        }
+        if connection.blocked_since.is_some() {
+            self.blocked -= 1;
+        }
+        if connection.id.is_none() {
+            if let Entry::Occupied(mut untied) =
+                (self.untied).entry((connection.peer, connection.endpoint))
+            {
+                untied.get_mut().retain(|m| *m != muxer);
+                if untied.get().is_empty() {
+                    untied.remove();
+                }
+            }
         }
         let peer = self.peer_mut(connection.peer_slot);
         peer.connections -= 1;
@@ -352,26 +458,20 @@ impl Ledger {
 
     /// Whether an outbound stream on `muxer` would be admitted now, checked
     /// before the muxer is asked for one so that a refused open costs the
-    /// transport nothing: its headroom (at least 1), or the refusal,
-    /// counted and queued.
+    /// transport nothing: its room at [`Stage::Open`] (at least 1), or the
+    /// refusal, counted and queued.
     pub(crate) fn admit_outbound(&mut self, muxer: MuxerId) -> Result<u32, LimitExceeded> {
         let Some(connection) = self.connections.get(&muxer) else {
             return Ok(u32::MAX);
         };
         let peer = self.peer(connection.peer_slot);
-        match headroom(
-            &self.config,
-            &connection.stats,
-            &peer.stats,
-            &self.node,
-            Direction::Outbound,
-        ) {
-            Ok(headroom) => Ok(headroom),
-            Err(refusal) => {
-                self.count_refusal(muxer, Direction::Outbound, refusal.clone());
-                Err(refusal)
-            }
-        }
+        let direction = Direction::Outbound;
+        let open = open_counts(&connection.stats, &peer.stats, &self.node, direction);
+        admission::admit(Stage::Open, direction, open, self.open_limits, None).inspect_err(
+            |refusal| {
+                self.count_refusal(muxer, direction, refusal.clone());
+            },
+        )
     }
 
     /// A stream was opened on `muxer` at `now`, unless a limit refuses it
@@ -394,14 +494,10 @@ impl Ledger {
         let peer = self.peers[connection.peer_slot]
             .as_mut()
             .expect("a connection's peer has a slot");
-        let headroom = match headroom(
-            &self.config,
-            &connection.stats,
-            &peer.stats,
-            &self.node,
-            direction,
-        ) {
-            Ok(headroom) => headroom - 1,
+        let open = open_counts(&connection.stats, &peer.stats, &self.node, direction);
+        let headroom = match admission::admit(Stage::Open, direction, open, self.open_limits, None)
+        {
+            Ok(room) => room - 1,
             Err(refusal) => {
                 self.count_refusal(muxer, direction, refusal.clone());
                 return Err(refusal);
@@ -421,8 +517,17 @@ impl Ledger {
                 opened: now,
             },
         );
-        if let Some(threshold) = self.config.leak_threshold {
-            self.lower_deadline(now + threshold);
+        // A connection's streams are judged oldest first: a check is set
+        // already for an older one, unless this is the first.
+        if let (Some(threshold), None) = (self.config.leak_threshold, connection.leak_due) {
+            let at = Some(now + threshold);
+            self.wake |= schedule(
+                &mut self.due,
+                muxer,
+                Check::Leak,
+                &mut connection.leak_due,
+                at,
+            );
         }
         Ok(Opened { key, headroom })
     }
@@ -449,32 +554,27 @@ impl Ledger {
             .as_mut()
             .expect("a connection's peer has a slot");
         let protocol = &mut self.protocols[index];
-        let per_peer_open = peer
-            .protocol(index)
-            .map_or(0, |s| s.direction(direction).open);
-        let checks = [
-            (
-                Scope::ProtocolPerPeer,
-                per_peer_open,
-                self.config.protocol_per_peer,
-            ),
-            (
-                Scope::Protocol,
-                protocol.stats.direction(direction).open,
-                protocol.limit,
-            ),
+        let scopes = [
+            connection.protocols.get_mut(index),
+            peer.protocols.get_mut(index),
+            &mut protocol.stats,
         ];
-        let refusal = checks.into_iter().find_map(|(scope, open, limit)| {
-            let limit = limit.get(direction)?;
-            (open >= limit).then(|| LimitExceeded {
-                scope,
-                direction,
-                limit,
-                protocol: Some(protocol.name.clone()),
-            })
-        });
-        if let Some(refusal) = refusal {
-            for stats in [peer.protocol_mut(index), &mut protocol.stats] {
+        let [on_connection, for_peer, on_node] =
+            scopes.each_ref().map(|s| s.direction(direction).open);
+        let open = Tiers {
+            connection: on_connection,
+            peer: for_peer,
+            node: on_node,
+        };
+        let judged = admission::admit(
+            Stage::Negotiated,
+            direction,
+            open,
+            protocol.limits,
+            Some(&protocol.name),
+        );
+        if let Err(refusal) = judged {
+            for stats in scopes {
                 stats.direction_mut(direction).refused += 1;
             }
             let stream = connection.streams.remove(key).expect("found above");
@@ -484,12 +584,12 @@ impl Ledger {
             self.count_refusal(muxer, direction, refusal.clone());
             return Err(refusal);
         }
-        stream.protocol = Some(index);
-        for stats in [peer.protocol_mut(index), &mut protocol.stats] {
+        for stats in scopes {
             let stats = stats.direction_mut(direction);
             stats.open += 1;
             stats.opened += 1;
         }
+        stream.protocol = Some(index);
         Ok(())
     }
 
@@ -502,79 +602,134 @@ impl Ledger {
             return;
         };
         connection.stats.direction_mut(stream.direction).open -= 1;
+        if let Some(index) = stream.protocol {
+            (connection.protocols.get_mut(index))
+                .direction_mut(stream.direction)
+                .open -= 1;
+        }
         let peer_slot = connection.peer_slot;
         self.count_close(peer_slot, &stream);
     }
+
     /// An outbound open on `muxer` has been waiting since `since`.
     pub(crate) fn outbound_blocked(&mut self, muxer: MuxerId, since: Instant) {
         if let Some(connection) = self.connections.get_mut(&muxer) {
+            if connection.blocked_since.is_none() {
+                self.blocked += 1;
+            }
             connection.blocked_since = Some(since);
             connection.starvation_reported = false;
-            let deadline = since + self.config.starvation_threshold;
-            self.lower_deadline(deadline);
+            let at = Some(since + self.config.starvation_threshold);
+            let due = &mut connection.starvation_due;
+            self.wake |= schedule(&mut self.due, muxer, Check::Starvation, due, at);
         }
     }
 
     /// The open on `muxer` completed, or was given up.
     pub(crate) fn outbound_unblocked(&mut self, muxer: MuxerId) {
         if let Some(connection) = self.connections.get_mut(&muxer) {
-            connection.blocked_since = None;
+            if connection.blocked_since.take().is_some() {
+                self.blocked -= 1;
+            }
+            let due = &mut connection.starvation_due;
+            schedule(&mut self.due, muxer, Check::Starvation, due, None);
         }
     }
 
-    /// When [`Ledger::decide`] is next due, if ever.
+    /// When [`Ledger::decide`] is next due, if ever: O(log n).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.next_deadline
+        self.due.first().map(|(at, _, _)| *at)
     }
 
-    /// Starvation and leaks due at `now`, each reported once.
+    /// Starvation and leaks due at `now`, each reported once. Visits only
+    /// the checks due, and of a connection's streams those it reports and
+    /// the next one: O(log n) per check.
     pub(crate) fn decide(&mut self, now: Instant) -> Vec<Decision> {
         let mut decisions = Vec::new();
-        let mut next: Option<Instant> = None;
-        let mut wake_at = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
-        let starvation = self.config.starvation_threshold;
-        for connection in self.connections.values_mut() {
-            // Not tied to a swarm connection yet: judged once it is.
-            let Some(id) = connection.id else {
-                if connection.blocked_since.is_some() || !connection.streams.is_empty() {
-                    wake_at(now + starvation);
-                }
-                continue;
-            };
-            if let (Some(since), false) = (connection.blocked_since, connection.starvation_reported)
-            {
-                if since + starvation <= now {
-                    connection.starvation_reported = true;
-                    decisions.push(Decision::Starved {
-                        peer: connection.peer,
-                        connection: id,
-                        endpoint: connection.endpoint.clone(),
-                        blocked_for: now - since,
-                    });
-                } else {
-                    wake_at(since + starvation);
-                }
+        let mut scanned = 0;
+        while let Some(&(at, muxer, check)) = self.due.first() {
+            if at > now {
+                break;
             }
-            let Some(leak) = self.config.leak_threshold else {
+            self.due.pop_first();
+            scanned += 1;
+            let Some(connection) = self.connections.get_mut(&muxer) else {
                 continue;
             };
-            for (key, stream) in connection.streams.from(connection.leak_cursor) {
-                if stream.opened + leak > now {
-                    wake_at(stream.opened + leak);
-                    break;
+            match check {
+                Check::Starvation => connection.starvation_due = None,
+                Check::Leak => connection.leak_due = None,
+            }
+            // Not tied to a swarm connection yet: checked again once it is.
+            let Some(id) = connection.id else {
+                continue;
+            };
+            match check {
+                Check::Starvation => {
+                    let Some(since) = connection.blocked_since else {
+                        continue;
+                    };
+                    if !connection.starvation_reported {
+                        connection.starvation_reported = true;
+                        decisions.push(Decision::Starved {
+                            peer: connection.peer,
+                            connection: id,
+                            endpoint: connection.endpoint.clone(),
+                            blocked_for: now - since,
+                        });
+                    }
                 }
-                connection.leak_cursor = StreamKey(key.0 + 1);
-                decisions.push(Decision::Leaked {
-                    peer: connection.peer,
-                    connection: id,
-                    protocol: stream.protocol.map(|i| self.protocols[i].name.clone()),
-                    direction: stream.direction,
-                    age: now - stream.opened,
-                });
+                Check::Leak => {
+                    let Some(leak) = self.config.leak_threshold else {
+                        continue;
+                    };
+                    let mut next = None;
+                    for (key, stream) in connection.streams.from(connection.leak_cursor) {
+                        scanned += 1;
+                        if stream.opened + leak > now {
+                            next = Some(stream.opened + leak);
+                            break;
+                        }
+                        connection.leak_cursor = StreamKey(key.0 + 1);
+                        decisions.push(Decision::Leaked {
+                            peer: connection.peer,
+                            connection: id,
+                            protocol: stream.protocol.map(|i| self.protocols[i].name.clone()),
+                            direction: stream.direction,
+                            age: now - stream.opened,
+                        });
+                    }
+                    // Later than every check left: no wake needed.
+                    schedule(&mut self.due, muxer, check, &mut connection.leak_due, next);
+                }
             }
         }
-        self.next_deadline = next;
+        #[cfg(test)]
+        {
+            self.scanned += scanned;
+        }
+        let _ = scanned;
         decisions
+    }
+
+    /// What a metrics scrape reads, without a [`Snapshot`]'s maps of every
+    /// peer and connection: the node's counts, each protocol's (the oldest
+    /// open stream's age in the node's only), and the connections blocked now.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn gauges(&self, now: Instant) -> Gauges {
+        let mut node = self.node;
+        for connection in self.connections.values() {
+            for stream in connection.streams.values() {
+                node.note_age(now.saturating_duration_since(stream.opened));
+            }
+        }
+        Gauges {
+            node,
+            protocols: (self.protocols.iter())
+                .map(|p| (p.name.clone(), p.stats))
+                .collect(),
+            blocked_connections: self.blocked,
+        }
     }
 
     /// The refusals queued since the last call.
@@ -591,7 +746,7 @@ impl Ledger {
         };
         for peer in self.peers.iter().flatten() {
             snapshot.peers.insert(peer.id, peer.stats);
-            for (index, stats) in &peer.protocols {
+            for (index, stats) in peer.protocols.iter() {
                 snapshot
                     .protocols_per_peer
                     .insert((peer.id, self.protocols[*index].name.clone()), *stats);
@@ -604,6 +759,10 @@ impl Ledger {
         }
         for connection in self.connections.values() {
             let mut stats = connection.stats;
+            let mut per_protocol: Vec<(ProtocolIndex, ScopeStats)> = match connection.id {
+                Some(_) => connection.protocols.iter().copied().collect(),
+                None => Vec::new(),
+            };
             for stream in connection.streams.values() {
                 let age = now.saturating_duration_since(stream.opened);
                 stats.note_age(age);
@@ -612,6 +771,9 @@ impl Ledger {
                     peer.note_age(age);
                 }
                 if let Some(index) = stream.protocol {
+                    if let Some((_, stats)) = per_protocol.iter_mut().find(|(i, _)| *i == index) {
+                        stats.note_age(age);
+                    }
                     let name = &self.protocols[index].name;
                     if let Some(protocol) = snapshot.protocols.get_mut(name) {
                         protocol.note_age(age);
@@ -625,6 +787,11 @@ impl Ledger {
                 }
             }
             if let Some(id) = connection.id {
+                for (index, stats) in per_protocol {
+                    snapshot
+                        .protocols_per_connection
+                        .insert((id, self.protocols[index].name.clone()), stats);
+                }
                 snapshot.connections.insert(
                     id,
                     ConnectionStats {
@@ -650,13 +817,6 @@ impl Ledger {
         self.peers[slot]
             .as_mut()
             .expect("a connection's peer has a slot")
-    }
-
-    fn lower_deadline(&mut self, at: Instant) {
-        if self.next_deadline.is_none_or(|d| at < d) {
-            self.next_deadline = Some(at);
-            self.wake = true;
-        }
     }
 
     /// Counts a refusal in the connection, its peer and the node, and queues it.
@@ -693,7 +853,7 @@ impl Ledger {
         peer.stats.direction_mut(direction).open -= 1;
         if let Some(index) = stream.protocol {
             self.protocols[index].stats.direction_mut(direction).open -= 1;
-            peer.protocol_mut(index).direction_mut(direction).open -= 1;
+            peer.protocols.get_mut(index).direction_mut(direction).open -= 1;
         }
     }
 
@@ -723,7 +883,7 @@ impl Ledger {
         let index = self.protocols.len();
         self.protocol_index.insert(name.as_ref().into(), index);
         self.protocols.push(Protocol {
-            limit: self.config.limit(Scope::Protocol, Some(&name)),
+            limits: self.config.stage_limits(Stage::Negotiated, Some(&name)),
             name,
             stats: ScopeStats::default(),
         });
@@ -731,37 +891,45 @@ impl Ledger {
     }
 }
 
-/// How many more streams of `direction` the connection, its peer and the
-/// node all admit (at least 1), or the first of them that is full.
-fn headroom(
-    config: &Config,
+/// Moves `muxer`'s `check` in `due` from `*slot` to `at` (`None`: off).
+/// `true` when it became the first deadline, which the behaviour must hear
+/// of; a deadline removed or put later needs no wake (the behaviour's timer
+/// may fire early, never late).
+fn schedule(
+    due: &mut BTreeSet<(Instant, MuxerId, Check)>,
+    muxer: MuxerId,
+    check: Check,
+    slot: &mut Option<Instant>,
+    at: Option<Instant>,
+) -> bool {
+    if *slot == at {
+        return false;
+    }
+    if let Some(old) = slot.take() {
+        due.remove(&(old, muxer, check));
+    }
+    let Some(at) = at else {
+        return false;
+    };
+    *slot = Some(at);
+    let first = due.first().is_none_or(|(first, _, _)| at < *first);
+    due.insert((at, muxer, check));
+    first
+}
+
+/// The open streams of `direction` in the scopes [`Stage::Open`] checks.
+#[inline]
+fn open_counts(
     connection: &ScopeStats,
     peer: &ScopeStats,
     node: &ScopeStats,
     direction: Direction,
-) -> Result<u32, LimitExceeded> {
-    let scopes = [
-        (Scope::Connection, connection, config.connection),
-        (Scope::Peer, peer, config.peer),
-        (Scope::Node, node, config.node),
-    ];
-    let mut headroom = u32::MAX;
-    for (scope, stats, limit) in scopes {
-        let Some(limit) = limit.get(direction) else {
-            continue;
-        };
-        let open = stats.direction(direction).open;
-        if open >= limit {
-            return Err(LimitExceeded {
-                scope,
-                direction,
-                limit,
-                protocol: None,
-            });
-        }
-        headroom = headroom.min(limit - open);
+) -> Tiers<u32> {
+    Tiers {
+        connection: connection.direction(direction).open,
+        peer: peer.direction(direction).open,
+        node: node.direction(direction).open,
     }
-    Ok(headroom)
 }
 
 #[cfg(test)]
@@ -769,7 +937,7 @@ mod tests {
     use libp2p_core::{transport::PortUse, Endpoint};
 
     use super::*;
-    use crate::DirectionStats;
+    use crate::{DirectionStats, Scope};
 
     const ECHO: &[u8] = b"/echo/1";
     const CHAT: &[u8] = b"/chat/1";
@@ -996,6 +1164,161 @@ mod tests {
         ledger.attribute(muxer, again, ECHO).unwrap();
     }
 
+    /// The standard protocols a node holds one stream of per connection,
+    /// each way (identify's push is one of them, as kad and gossipsub keep
+    /// theirs).
+    const STANDARD: [&[u8]; 4] = [
+        b"/ipfs/ping/1.0.0",
+        b"/ipfs/id/1.0.0",
+        b"/ipfs/kad/1.0.0",
+        b"/meshsub/1.1.0",
+    ];
+
+    /// `connections` connections, each to its own peer, each holding one
+    /// inbound and one outbound stream of each standard protocol: every one
+    /// admitted at open and at negotiation, and every count exact.
+    fn hold_the_standard_streams(ledger: &mut Ledger, connections: u32, now: Instant) {
+        for port in 0..connections {
+            let muxer = ledger.add_connection(PeerId::random(), dialer(port as u16));
+            for protocol in STANDARD {
+                for direction in [Direction::Inbound, Direction::Outbound] {
+                    if direction == Direction::Outbound {
+                        assert!(ledger.admit_outbound(muxer).is_ok());
+                    }
+                    let key = ledger
+                        .open_stream(muxer, direction, now)
+                        .unwrap_or_else(|e| panic!("connection {port}: {e}"))
+                        .key;
+                    ledger
+                        .attribute(muxer, key, protocol)
+                        .unwrap_or_else(|e| panic!("connection {port}: {e}"));
+                }
+            }
+        }
+        let snapshot = ledger.snapshot(now);
+        let per_direction = |open: u32| DirectionStats {
+            open,
+            opened: u64::from(open),
+            refused: 0,
+        };
+        let streams = connections * STANDARD.len() as u32;
+        assert_eq!(snapshot.node.inbound, per_direction(streams));
+        assert_eq!(snapshot.node.outbound, per_direction(streams));
+        for protocol in STANDARD {
+            let name =
+                StreamProtocol::try_from_owned(String::from_utf8(protocol.to_vec()).unwrap())
+                    .unwrap();
+            let stats = snapshot.protocols[&name];
+            assert_eq!(stats.inbound, per_direction(connections));
+            assert_eq!(stats.outbound, per_direction(connections));
+        }
+        assert_eq!(ledger.take_refusals().count(), 0);
+    }
+
+    #[test]
+    fn twenty_thousand_connections_holding_the_standard_streams_are_all_admitted_at_the_defaults() {
+        let mut ledger = Ledger::new(Config::default());
+        hold_the_standard_streams(&mut ledger, 20_000, Instant::now());
+    }
+
+    #[test]
+    fn a_node_limit_sized_streams_per_connection_times_connections_holds_them_exactly() {
+        const CONNECTIONS: u32 = 20_000;
+        let per_connection = Limit::new(STANDARD.len() as u32, STANDARD.len() as u32);
+        let config = Config::default()
+            .with_limit(Scope::Node, per_connection.times(CONNECTIONS))
+            .with_limit(Scope::Protocol, Limit::new(1, 1).times(CONNECTIONS));
+        let mut ledger = Ledger::new(config);
+        let now = Instant::now();
+        hold_the_standard_streams(&mut ledger, CONNECTIONS, now);
+        // Sized exactly: the next connection's first stream is one too many.
+        let one_more = ledger.add_connection(PeerId::random(), dialer(1));
+        let refused = ledger
+            .open_stream(one_more, Direction::Inbound, now)
+            .unwrap_err();
+        assert_eq!(
+            (refused.scope, refused.limit),
+            (Scope::Node, 4 * CONNECTIONS)
+        );
+        assert_eq!(
+            ledger.admit_outbound(one_more).map_err(|e| e.scope),
+            Err(Scope::Node)
+        );
+    }
+
+    #[test]
+    fn a_protocol_per_connection_limit_leaves_the_peers_other_connections_alone() {
+        let echo = StreamProtocol::new("/echo/1");
+        let config = Config::default()
+            .with_limit(Scope::ProtocolPerConnection, Limit::new(1, 2))
+            .with_protocol_limit_per_connection(StreamProtocol::new("/chat/1"), Limit::new(3, 3));
+        let (mut ledger, peer, first, id) = ledger_with(config);
+        let second = ledger.add_connection(peer, dialer(2));
+        let now = Instant::now();
+        let held = open(&mut ledger, first, Direction::Inbound, now);
+        ledger.attribute(first, held, ECHO).unwrap();
+        let extra = open(&mut ledger, first, Direction::Inbound, now);
+        assert_eq!(
+            ledger.attribute(first, extra, ECHO),
+            Err(LimitExceeded {
+                scope: Scope::ProtocolPerConnection,
+                direction: Direction::Inbound,
+                limit: 1,
+                protocol: Some(echo.clone()),
+            })
+        );
+        // The same peer's other connection, the other direction, and a
+        // protocol with its own limit still have room.
+        let elsewhere = open(&mut ledger, second, Direction::Inbound, now);
+        ledger.attribute(second, elsewhere, ECHO).unwrap();
+        for _ in 0..2 {
+            let out = open(&mut ledger, first, Direction::Outbound, now);
+            ledger.attribute(first, out, ECHO).unwrap();
+        }
+        for _ in 0..3 {
+            let chat = open(&mut ledger, first, Direction::Inbound, now);
+            ledger.attribute(first, chat, CHAT).unwrap();
+        }
+
+        let snapshot = ledger.snapshot(now);
+        assert_eq!(
+            snapshot.protocols_per_connection[&(id, echo.clone())].inbound,
+            DirectionStats {
+                open: 1,
+                opened: 1,
+                refused: 1
+            }
+        );
+        assert_eq!(
+            snapshot.protocols_per_connection[&(id, echo.clone())].outbound,
+            DirectionStats {
+                open: 2,
+                opened: 2,
+                refused: 0
+            }
+        );
+        assert_eq!(
+            snapshot.protocols_per_peer[&(peer, echo.clone())].inbound,
+            DirectionStats {
+                open: 2,
+                opened: 2,
+                refused: 1
+            }
+        );
+        // The second muxer is not claimed, so it has no entry of its own.
+        assert_eq!(snapshot.protocols_per_connection.len(), 2);
+        // Closing the held stream frees its connection's slot.
+        ledger.close_stream(first, held);
+        let again = open(&mut ledger, first, Direction::Inbound, now);
+        ledger.attribute(first, again, ECHO).unwrap();
+        assert_eq!(
+            ledger.snapshot(now).protocols_per_connection[&(id, echo)]
+                .inbound
+                .open,
+            1
+        );
+    }
+
     #[test]
     fn names_that_are_not_protocols_and_protocols_past_the_table_stay_unattributed() {
         let (mut ledger, _, muxer, _) = ledger_with(Config::unlimited());
@@ -1033,6 +1356,145 @@ mod tests {
         assert_eq!(ledger.connections[&old].id, Some(a));
         assert_eq!(ledger.connections[&new].id, Some(b));
         assert_eq!(ledger.connections[&elsewhere].id, None);
+    }
+
+    /// The numbers of connections the cost tests compare.
+    const SCALES: [u32; 3] = [1_000, 10_000, 20_000];
+
+    /// `n` muxers, each to its own peer at its own endpoint, not claimed.
+    fn untied_connections(ledger: &mut Ledger, n: u32) -> Vec<(PeerId, MuxerId)> {
+        (0..n)
+            .map(|i| {
+                let peer = PeerId::random();
+                (peer, ledger.add_connection(peer, dialer(i as u16)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn claiming_a_muxer_looks_at_one_entry_however_many_connections_there_are() {
+        for n in SCALES {
+            let mut ledger = Ledger::new(Config::default());
+            let muxers = untied_connections(&mut ledger, n);
+            let before = ledger.scanned;
+            for (i, (peer, muxer)) in muxers.iter().enumerate() {
+                let id = ConnectionId::new_unchecked(i);
+                assert!(ledger.claim(*peer, &dialer(i as u16), id));
+                assert_eq!(ledger.connections[muxer].id, Some(id));
+            }
+            assert_eq!(
+                ledger.scanned - before,
+                u64::from(n),
+                "one entry a claim, at {n}"
+            );
+            assert!(ledger.untied.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_due_check_looks_at_its_own_connection_only_however_many_connections_there_are() {
+        let leak = Duration::from_secs(60);
+        let starvation = Duration::from_secs(2);
+        let config = Config::default()
+            .with_leak_threshold(Some(leak))
+            .with_starvation_threshold(starvation);
+        let mut per_n = Vec::new();
+        for n in SCALES {
+            let mut ledger = Ledger::new(config.clone());
+            let t0 = Instant::now();
+            let muxers = untied_connections(&mut ledger, n);
+            // Every connection holds a stream, one opened each millisecond,
+            // and is blocked on an outbound open since it opened.
+            for (i, (peer, muxer)) in muxers.iter().enumerate() {
+                let opened = t0 + Duration::from_millis(i as u64);
+                ledger
+                    .open_stream(*muxer, Direction::Inbound, opened)
+                    .unwrap();
+                ledger.outbound_blocked(*muxer, opened);
+                let id = ConnectionId::new_unchecked(i);
+                assert!(ledger.claim(*peer, &dialer(i as u16), id));
+            }
+            // A check per connection and kind, none due yet: nothing is
+            // looked at, however often it is asked.
+            assert_eq!(ledger.due.len(), 2 * n as usize);
+            let before = ledger.scanned;
+            for _ in 0..1_000 {
+                assert!(ledger.decide(t0 + Duration::from_millis(1)).is_empty());
+                assert_eq!(ledger.next_deadline(), Some(t0 + starvation));
+            }
+            assert_eq!(ledger.scanned, before);
+
+            // The first connection's starvation is due: its check alone.
+            let before = ledger.scanned;
+            let decisions = ledger.decide(t0 + starvation);
+            assert!(matches!(
+                decisions[..],
+                [Decision::Starved { connection, .. }] if connection == ConnectionId::new_unchecked(0)
+            ));
+            let starved = ledger.scanned - before;
+            // Its leak: one check, one stream reported, none left to wait for.
+            let before = ledger.scanned;
+            // By then every other connection is starved too.
+            let decisions = ledger.decide(t0 + leak);
+            assert_eq!(decisions.len(), n as usize);
+            let leaked: Vec<_> = (decisions.iter())
+                .filter(|d| matches!(d, Decision::Leaked { .. }))
+                .collect();
+            assert_eq!(leaked.len(), 1);
+            let decided = ledger.scanned - before;
+            // The rest of the work is one check per starved connection.
+            let per_starved = decided - 2;
+            assert_eq!(per_starved, (decisions.len() - 1) as u64);
+            per_n.push((n, starved, decided - per_starved));
+
+            // Unblocked and closed, every connection's checks go, each by
+            // itself: the set is empty again.
+            for (_, muxer) in &muxers {
+                ledger.outbound_unblocked(*muxer);
+                ledger.remove_connection(*muxer);
+            }
+            assert!(ledger.due.is_empty());
+            assert_eq!(ledger.blocked, 0);
+        }
+        // The same work at every scale: one entry for a starvation, two
+        // (its check, its stream) for a leak.
+        for (n, starved, leaked) in per_n {
+            assert_eq!((starved, leaked), (1, 2), "at {n} connections");
+        }
+    }
+
+    #[test]
+    fn checks_due_before_a_muxer_is_claimed_are_made_once_it_is() {
+        let threshold = Duration::from_secs(2);
+        let config = Config::default()
+            .with_starvation_threshold(threshold)
+            .with_leak_threshold(Some(threshold));
+        let mut ledger = Ledger::new(config);
+        let peer = PeerId::random();
+        let muxer = ledger.add_connection(peer, dialer(1));
+        let t0 = Instant::now();
+        ledger.open_stream(muxer, Direction::Inbound, t0).unwrap();
+        ledger.outbound_blocked(muxer, t0);
+        assert_eq!(ledger.next_deadline(), Some(t0 + threshold));
+        // Due, but not to be named yet: put off, not lost.
+        assert!(ledger.decide(t0 + threshold).is_empty());
+        assert_eq!(ledger.next_deadline(), None);
+        ledger.take_wake();
+        let id = ConnectionId::new_unchecked(3);
+        assert!(ledger.claim(peer, &dialer(1), id));
+        assert!(ledger.take_wake(), "the behaviour hears of the checks due");
+        assert_eq!(ledger.next_deadline(), Some(t0 + threshold));
+        let decisions = ledger.decide(t0 + threshold * 2);
+        assert_eq!(decisions.len(), 2);
+        assert!(decisions.iter().all(|d| match d {
+            Decision::Starved { connection, .. } | Decision::Leaked { connection, .. } =>
+                *connection == id,
+        }));
+        // A muxer dropped before it was claimed leaves no index entry.
+        let gone = ledger.add_connection(peer, dialer(2));
+        ledger.remove_connection(gone);
+        assert!(ledger.untied.is_empty());
+        assert!(!ledger.claim(peer, &dialer(2), ConnectionId::new_unchecked(4)));
     }
 
     #[test]

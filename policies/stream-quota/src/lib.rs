@@ -12,8 +12,12 @@
 //! - **Accounting**: open and cumulative inbound and outbound streams,
 //!   refusals and the oldest open stream's age, per connection, peer,
 //!   protocol, protocol per peer and for the node: [`Quota::snapshot`].
-//! - **Limits** per [`Scope`] and [`Direction`] ([`Config`]; defaults after
-//!   go-libp2p's resource manager). An inbound stream over a limit is dropped
+//! - **Limits** per [`Scope`] and [`Direction`] ([`Config`]): by default per
+//!   connection, per peer, and per protocol on each (the scopes are
+//!   go-libp2p's resource manager's, plus js-libp2p's protocol per
+//!   connection), so no number of connections reaches them; the node-wide
+//!   scopes only when set. The rule is one function, in
+//!   `admission.rs`. An inbound stream over a limit is dropped
 //!   unanswered (the remote sees its negotiation fail; on QUIC as a refused
 //!   protocol, since QUIC's drop ends a stream cleanly); an outbound one fails
 //!   for its opener with [`LimitExceeded`]; both are reported as
@@ -22,9 +26,27 @@
 //!   hands back no stream credit) is reported after the threshold as
 //!   [`Event::Starved`], long before the swarm's 10 s stream timeout. With
 //!   recycling on, a fresh connection to the peer is dialed and the starved one
-//!   is closed once it is up ([`Event::Recycled`]).
+//!   is closed once it is up ([`Event::Recycled`]; a failed dial is
+//!   [`Event::RecycleFailed`], with a [`RecycleError`]).
 //! - **Leaks**: a stream open longer than the leak threshold is reported
 //!   once, with its protocol and age ([`Event::Leaked`]).
+//!
+//! # The transport layer comes first
+//!
+//! Every stream is counted and limited in the muxer layer, so the swarm's
+//! transport must be wrapped with [`Quota::transport`] (or its muxers with
+//! [`Quota::wrap`]) before the swarm is built. Without it nothing is counted
+//! or limited, and the [`Behaviour`] can only log a warning at the first
+//! connection; [`Quota::is_layered`] says beforehand whether the layer is
+//! in place, for code that builds the swarm to refuse one without it.
+//!
+//! # Cost
+//!
+//! Linear in connections: no event walks every connection or peer (only
+//! [`Quota::snapshot`] does, when asked). A stream costs O(1), a new
+//! connection one lookup, and the starvation and leak checks are deadlines
+//! in an ordered set, O(log n) each; a poll of the behaviour with nothing
+//! due touches none of it.
 //!
 //! # Example
 //!
@@ -40,8 +62,11 @@
 //!
 //! # fn main() -> Result<(), stream_quota::ConfigError> {
 //! let key = Keypair::generate_ed25519();
+//! // ping keeps one stream each way per connection: allow two on each,
+//! // whatever the number of connections.
 //! let quota = Quota::new(
-//!     Config::default().with_protocol_limit(ping::PROTOCOL_NAME, Limit::new(4, 4)),
+//!     Config::default()
+//!         .with_protocol_limit_per_connection(ping::PROTOCOL_NAME, Limit::new(2, 2)),
 //! )?;
 //! let swarm = Swarm::new(
 //!     // The one call that puts every stream in the ledger.
@@ -70,8 +95,10 @@
 //! same `ConnectedPoint` established at the same moment may be tied the
 //! wrong way round; their counts are exact, only swapped.
 
+mod admission;
 mod behaviour;
 mod config;
+mod error;
 mod event;
 mod ledger;
 mod limit;
@@ -85,9 +112,10 @@ mod stream;
 
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigError};
+pub use error::{CapturedError, RecycleError};
 pub use event::Event;
 pub use limit::{Direction, Limit, LimitExceeded, Scope};
 pub use muxer::Muxer;
-pub use quota::Quota;
+pub use quota::{Layer, Quota};
 pub use snapshot::{ConnectionStats, DirectionStats, ScopeStats, Snapshot};
 pub use stream::Substream;

@@ -22,11 +22,12 @@ impl fmt::Display for Direction {
     }
 }
 
-/// A set of streams a limit counts, as go-libp2p's resource manager has them.
+/// A set of streams a limit counts: go-libp2p's resource manager's scopes,
+/// and js-libp2p's per protocol per connection.
 ///
 /// A stream counts in its connection, its peer and the node from the moment it
-/// is opened, and in its protocol and its protocol-per-peer once it negotiated
-/// one.
+/// is opened, and in its protocol, its protocol-per-peer and its
+/// protocol-per-connection once it negotiated one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Every stream of the node.
@@ -39,6 +40,9 @@ pub enum Scope {
     Protocol,
     /// Every stream of one protocol to one peer.
     ProtocolPerPeer,
+    /// Every stream of one protocol on one connection (js-libp2p's
+    /// `maxInboundStreams` / `maxOutboundStreams`).
+    ProtocolPerConnection,
 }
 
 impl fmt::Display for Scope {
@@ -49,6 +53,7 @@ impl fmt::Display for Scope {
             Self::Connection => "connection",
             Self::Protocol => "protocol",
             Self::ProtocolPerPeer => "protocol-per-peer",
+            Self::ProtocolPerConnection => "protocol-per-connection",
         })
     }
 }
@@ -80,7 +85,26 @@ impl Limit {
         }
     }
 
+    /// `self` for each of `n` (saturating): a wider scope's limit sized to
+    /// hold `n` narrower ones full, as in sizing a node limit,
+    /// `Limit::new(16, 16).times(20_000)` for 20,000 connections of 16
+    /// streams each way (see `docs/stream-quota.md`, "Sizing a node
+    /// limit"). No limit stays no limit.
+    pub const fn times(self, n: u32) -> Self {
+        const fn scale(limit: Option<u32>, n: u32) -> Option<u32> {
+            match limit {
+                Some(limit) => Some(limit.saturating_mul(n)),
+                None => None,
+            }
+        }
+        Self {
+            inbound: scale(self.inbound, n),
+            outbound: scale(self.outbound, n),
+        }
+    }
+
     /// The limit for `direction`.
+    #[inline]
     pub fn get(&self, direction: Direction) -> Option<u32> {
         match direction {
             Direction::Inbound => self.inbound,
@@ -96,6 +120,7 @@ impl Limit {
 /// `StreamUpgradeError::Io`; for `libp2p-stream`, `OpenStreamError::Io`):
 /// [`LimitExceeded::from_io`] finds it there.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LimitExceeded {
     /// The scope whose limit was reached.
     pub scope: Scope,

@@ -14,6 +14,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use std::time::Instant;
+
 use crate::{Direction, Event, Quota, ScopeStats};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -81,9 +83,11 @@ const DIRECTIONS: [(Direction, &str); 2] = [
 
 impl prometheus_client::collector::Collector for LedgerCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snapshot = self.quota.snapshot();
-        let mut scopes: Vec<(&str, &ScopeStats)> = vec![("", &snapshot.node)];
-        scopes.extend(snapshot.protocols.iter().map(|(p, s)| (p.as_ref(), s)));
+        // Not a snapshot: its maps of every peer and connection are not
+        // needed here, and would hold the ledger longer.
+        let gauges = self.quota.shared().ledger().gauges(Instant::now());
+        let mut scopes: Vec<(&str, &ScopeStats)> = vec![("", &gauges.node)];
+        scopes.extend(gauges.protocols.iter().map(|(p, s)| (p.as_ref(), s)));
 
         let series: [(&str, &str, MetricType, fn(&ScopeStats, Direction) -> u64); 3] = [
             (
@@ -124,11 +128,7 @@ impl prometheus_client::collector::Collector for LedgerCollector {
                 }
             }
         }
-        let blocked = snapshot
-            .connections
-            .values()
-            .filter(|c| c.outbound_blocked_for.is_some())
-            .count();
+        let blocked = gauges.blocked_connections;
         let metric = encoder.encode_descriptor(
             "blocked_connections",
             "Connections with an outbound open waiting for stream credit",
@@ -136,7 +136,7 @@ impl prometheus_client::collector::Collector for LedgerCollector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(blocked as i64).encode(metric)?;
-        let oldest = snapshot.node.oldest_open.unwrap_or_default().as_secs_f64();
+        let oldest = gauges.node.oldest_open.unwrap_or_default().as_secs_f64();
         let metric = encoder.encode_descriptor(
             "oldest_open_stream_seconds",
             "Age of the oldest open stream",

@@ -37,9 +37,11 @@ pub struct Muxer<M> {
     /// `poll_outbound` was called since the last `poll`.
     outbound_polled: bool,
     /// Outbound streams the ledger will still admit, as of the last one
-    /// opened here: the check before the muxer is asked is skipped while
-    /// there is room. Only other connections of the peer or node can use it
-    /// up meanwhile; `open_stream` still refuses then.
+    /// opened here: the room `admission::admit` gave that stream at
+    /// `Stage::Open`, less the stream itself. The check before the
+    /// muxer is asked is skipped while there is room. Only other
+    /// connections of the peer or node can use it up meanwhile; the ledger's
+    /// `open_stream` still judges every stream, and refuses then.
     outbound_headroom: u32,
 }
 

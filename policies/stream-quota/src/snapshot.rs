@@ -9,6 +9,7 @@ use crate::Direction;
 
 /// Counts of one direction in one scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirectionStats {
     /// Streams open now.
     pub open: u32,
@@ -21,6 +22,7 @@ pub struct DirectionStats {
 
 /// Counts of one scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ScopeStats {
     /// Streams the remote opened.
     pub inbound: DirectionStats,
@@ -58,6 +60,7 @@ impl ScopeStats {
 
 /// One connection's counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionStats {
     /// The peer at the other end.
     pub peer: PeerId,
@@ -71,9 +74,11 @@ pub struct ConnectionStats {
 ///
 /// A stream counts in its connection, peer and the node from the moment the
 /// muxer hands it out until it is dropped or its connection closes, and in
-/// its protocol scopes once it negotiated one. Peers are listed while they
+/// its protocol scopes (on the node, for its peer, on its connection) once
+/// it negotiated one. Peers are listed while they
 /// have a connection; protocols once a stream negotiated them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// The whole node.
     pub node: ScopeStats,
@@ -85,6 +90,9 @@ pub struct Snapshot {
     pub protocols: HashMap<StreamProtocol, ScopeStats>,
     /// Each protocol per connected peer.
     pub protocols_per_peer: HashMap<(PeerId, StreamProtocol), ScopeStats>,
+    /// Each protocol per connection the swarm established over a wrapped
+    /// muxer.
+    pub protocols_per_connection: HashMap<(ConnectionId, StreamProtocol), ScopeStats>,
     /// Events the behaviour was not polled in time to take, and dropped
     /// (the counts above stay exact).
     pub dropped_events: u64,

@@ -103,9 +103,9 @@ impl Stack {
             }
             Self::Rebootstrap => {
                 let config = rebootstrap::Config::default().with_bootstrap_addresses(bootstrap);
-                let bundle = Bundle::new(
+                let bundle = Bundle::with_kad(
                     PlainBehaviour::new(key),
-                    Some(stack::server_kad(key)),
+                    stack::server_kad(key),
                     Config::none().with_rebootstrap(Some(config)),
                 )
                 .expect("testkit addresses end in /p2p");
@@ -117,7 +117,7 @@ impl Stack {
         // rebootstrap off: Kademlia is the application's, as on the plain arm.
         let mut app = PlainBehaviour::with_kad(key);
         add_addresses(app.kad.as_mut().expect("with_kad runs Kademlia"), bootstrap);
-        LabBehaviour::from_bundle(Bundle::new(app, None, config).expect("valid config"))
+        LabBehaviour::from_bundle(Bundle::new(app, config).expect("valid config"))
     }
 }
 

@@ -19,9 +19,9 @@ use libp2p::{
 };
 use testkit::{NodeConfig, PlainBehaviour, PlainEvent, TransportKind};
 use transport_policies::{
-    conn_prune, state_isolation,
+    conn_prune,
     stream_quota::{self, Quota},
-    Config, ProtectedEvent,
+    Config,
 };
 
 use crate::scenarios::Arm;
@@ -89,7 +89,7 @@ impl LabBehaviour {
         let node = match arm {
             Arm::Plain => Either::Left(PlainBehaviour::new(key)),
             Arm::Policy => Either::Right(
-                Bundle::new(PlainBehaviour::new(key), None, policy_config(None, quota))
+                Bundle::new(PlainBehaviour::new(key), policy_config(None, quota))
                     .expect("the lab's policy config is valid"),
             ),
         };
@@ -119,9 +119,9 @@ impl LabBehaviour {
                 Either::Left(app)
             }
             Arm::Policy => Either::Right(
-                Bundle::new(
+                Bundle::with_kad(
                     PlainBehaviour::new(key),
-                    Some(server_kad(key)),
+                    server_kad(key),
                     policy_config(Some(bootstrap), quota),
                 )
                 .expect("testkit addresses end in /p2p"),
@@ -151,7 +151,7 @@ impl LabBehaviour {
     pub fn kad_mut(&mut self) -> Option<&mut kad::Behaviour<MemoryStore>> {
         match &mut self.node {
             Either::Left(app) => app.kad.as_mut(),
-            Either::Right(bundle) => bundle.rebootstrap_mut().map(|r| r.kad_mut()),
+            Either::Right(bundle) => bundle.kad_mut(),
         }
     }
 
@@ -172,14 +172,13 @@ pub enum LabEvent {
     App(PlainEvent),
     /// The policies: what they did. Never an application event, which
     /// comes as [`LabEvent::App`].
-    Policy(Box<transport_policies::Event<PlainBehaviour>>),
+    Policy(Box<transport_policies::Event<PlainEvent>>),
 }
 
-impl From<Either<PlainEvent, transport_policies::Event<PlainBehaviour>>> for LabEvent {
-    fn from(event: Either<PlainEvent, transport_policies::Event<PlainBehaviour>>) -> Self {
+impl From<Either<PlainEvent, transport_policies::Event<PlainEvent>>> for LabEvent {
+    fn from(event: Either<PlainEvent, transport_policies::Event<PlainEvent>>) -> Self {
         match event {
-            Either::Left(event)
-            | Either::Right(state_isolation::Event::Behaviour(ProtectedEvent::App(event))) => {
+            Either::Left(event) | Either::Right(transport_policies::Event::App(event)) => {
                 Self::App(event)
             }
             Either::Right(event) => Self::Policy(Box::new(event)),

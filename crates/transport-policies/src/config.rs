@@ -99,7 +99,7 @@ impl Config {
     }
 
     /// rebootstrap with `config`, or off; on, it needs the Kademlia behaviour
-    /// it wraps (see [`crate::Policies::new`]).
+    /// it wraps (see [`crate::Policies::with_kad`]).
     pub fn with_rebootstrap(mut self, config: Option<rebootstrap::Config>) -> Self {
         self.rebootstrap = config;
         self
@@ -108,6 +108,7 @@ impl Config {
 
 /// A bundle that cannot be built.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// conn-prune's configuration is invalid.
     Prune(conn_prune::ConfigError),
@@ -115,8 +116,16 @@ pub enum ConfigError {
     Isolation(state_isolation::ConfigError),
     /// rebootstrap's configuration is invalid.
     Rebootstrap(rebootstrap::ConfigError),
-    /// rebootstrap is on but no Kademlia behaviour was given.
+    /// rebootstrap is on but no Kademlia behaviour was given
+    /// ([`crate::Policies::with_kad`]).
     RebootstrapWithoutKad,
+    /// A Kademlia behaviour was given but rebootstrap is off: put Kademlia
+    /// in the application's behaviour instead.
+    KadWithoutRebootstrap,
+    /// stream-quota is on but its [`stream_quota::Quota`] wraps no
+    /// transport: wrap the swarm's transport with
+    /// [`stream_quota::Quota::transport`] before building the bundle.
+    StreamQuotaNotInTransport,
 }
 
 impl fmt::Display for ConfigError {
@@ -128,6 +137,13 @@ impl fmt::Display for ConfigError {
             Self::RebootstrapWithoutKad => {
                 write!(f, "rebootstrap is on but no Kademlia behaviour was given")
             }
+            Self::KadWithoutRebootstrap => {
+                write!(f, "a Kademlia behaviour was given but rebootstrap is off")
+            }
+            Self::StreamQuotaNotInTransport => write!(
+                f,
+                "stream-quota is on but its quota wraps no transport (Quota::transport)"
+            ),
         }
     }
 }
@@ -138,7 +154,9 @@ impl std::error::Error for ConfigError {
             Self::Prune(e) => Some(e),
             Self::Isolation(e) => Some(e),
             Self::Rebootstrap(e) => Some(e),
-            Self::RebootstrapWithoutKad => None,
+            Self::RebootstrapWithoutKad
+            | Self::KadWithoutRebootstrap
+            | Self::StreamQuotaNotInTransport => None,
         }
     }
 }

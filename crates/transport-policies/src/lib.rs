@@ -9,14 +9,19 @@
 //!
 //! # Example
 //!
+//! A QUIC DHT server with every policy on: stream-quota's ledger wraps the
+//! transport first (building the bundle without that is
+//! [`ConfigError::StreamQuotaNotInTransport`]), then the bundle goes around
+//! the application.
+//!
 //! ```
 //! use libp2p::{
 //!     identity::Keypair,
 //!     kad::{self, store::MemoryStore},
 //!     ping, quic,
-//!     swarm::NetworkBehaviour,
+//!     swarm::{NetworkBehaviour, SwarmEvent},
 //! };
-//! use transport_policies::{stream_quota::Quota, Config, Policies};
+//! use transport_policies::{stream_quota::Quota, Config, Event, Policies};
 //!
 //! #[derive(NetworkBehaviour)]
 //! struct App {
@@ -28,40 +33,46 @@
 //! let peer = key.public().to_peer_id();
 //! let bootstrap = vec!["/ip4/192.0.2.1/udp/4001/quic-v1/p2p/12D3KooWHR9RhG2ZF9d5P3Rz4bXwzG9kDMD1bTz6wQY2s1T5ydnh".parse()?];
 //!
-//! // A QUIC DHT server: every policy on. stream-quota's ledger is built
-//! // first, because it also wraps the transport.
 //! let quota = Quota::new(Default::default())?;
 //! let transport = quota.transport(quic::tokio::Transport::new(quic::Config::new(&key)));
 //! let mut kad = kad::Behaviour::new(peer, MemoryStore::new(peer));
 //! kad.set_mode(Some(kad::Mode::Server));
-//! let policies = Policies::new(
+//! let policies = Policies::with_kad(
 //!     App { ping: ping::Behaviour::default() },
-//!     Some(kad),
+//!     kad,
 //!     Config::quic_dht_server(bootstrap).with_stream_quota(Some(quota)),
 //! )?;
-//! // Then `Swarm::new(transport, policies, peer, swarm_config)`.
+//! // Then `Swarm::new(transport, policies, peer, swarm_config)`, and:
+//! fn on_event(event: SwarmEvent<Event<AppEvent>>) {
+//!     match event {
+//!         SwarmEvent::Behaviour(Event::App(AppEvent::Ping(_))) => {}
+//!         SwarmEvent::Behaviour(Event::Prune(pruned)) => println!("{pruned:?}"),
+//!         _ => {}
+//!     }
+//! }
 //!
 //! // A browser-facing WebRTC node, without the DHT.
 //! let browser_facing = Policies::new(
 //!     App { ping: ping::Behaviour::default() },
-//!     None,
 //!     Config::browser_facing_webrtc(),
 //! )?;
-//! # let _ = (policies, browser_facing, transport);
+//! # let _ = (policies, browser_facing, transport, on_event);
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! A `Policies<App>` is a `NetworkBehaviour`: hand it to `Swarm::new`, or make
-//! it a field of your own derived behaviour. Its events are [`Event`]s; the
-//! application's come as `state_isolation::Event::Behaviour(ProtectedEvent::App(_))`.
+//! it a field of your own derived behaviour. Its events are [`Event`]s: the
+//! application's come as `Event::App(e)`, each policy's as its own variant.
 
 mod bundle;
 mod config;
+mod event;
 mod isolation;
 
-pub use bundle::{Event, Policies, Protected, ProtectedEvent};
+pub use bundle::{Policies, Protected, ProtectedEvent};
 pub use config::{Config, ConfigError};
+pub use event::Event;
 pub use isolation::Isolation;
 
 pub use conn_prune;

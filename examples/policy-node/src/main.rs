@@ -27,7 +27,7 @@ use libp2p::{
 use transport_policies::{
     state_isolation,
     stream_quota::{self, Quota},
-    Config, Policies, ProtectedEvent,
+    Config, Event, Policies,
 };
 
 /// What the application itself runs; the policies protect all of it.
@@ -100,7 +100,7 @@ fn quic_dht_server(bootstrap: Vec<Multiaddr>) -> Result<Node, Box<dyn Error>> {
             let peer = key.public().to_peer_id();
             let mut kad = kad::Behaviour::new(peer, MemoryStore::new(peer));
             kad.set_mode(Some(kad::Mode::Server));
-            Ok::<_, BoxError>(Policies::new(app(key), Some(kad), config)?)
+            Ok::<_, BoxError>(Policies::with_kad(app(key), kad, config)?)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())
@@ -117,68 +117,41 @@ fn browser_facing_webrtc() -> Result<Node, Box<dyn Error>> {
             )
         })?
         .with_behaviour(|key| {
-            Ok::<_, BoxError>(Policies::new(
-                app(key),
-                None,
-                Config::browser_facing_webrtc(),
-            )?)
+            Ok::<_, BoxError>(Policies::new(app(key), Config::browser_facing_webrtc())?)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())
 }
 
-fn on_event(swarm: &mut Node, event: SwarmEvent<transport_policies::Event<App>>) {
+fn on_event(swarm: &mut Node, event: SwarmEvent<Event<AppEvent>>) {
     match event {
         SwarmEvent::NewListenAddr { address, .. } => {
             println!("listening on {address}/p2p/{}", swarm.local_peer_id());
         }
-        SwarmEvent::Behaviour(state_isolation::Event::Replaced(r)) => {
-            println!(
-                "{} restarted: closed its old connections {:?}",
-                r.peer, r.closed
-            );
-        }
-        SwarmEvent::Behaviour(state_isolation::Event::Behaviour(ProtectedEvent::Prune(e))) => {
-            println!("conn-prune: {e:?}");
-        }
-        SwarmEvent::Behaviour(state_isolation::Event::Behaviour(ProtectedEvent::Quota(e))) => {
-            println!("stream-quota: {e:?}");
-        }
-        SwarmEvent::Behaviour(state_isolation::Event::Behaviour(ProtectedEvent::Rebootstrap(
-            transport_policies::rebootstrap::Event::Kad(_),
-        ))) => {}
-        SwarmEvent::Behaviour(state_isolation::Event::Behaviour(ProtectedEvent::Rebootstrap(
-            e,
-        ))) => {
-            println!("rebootstrap: {e:?}");
-        }
-        SwarmEvent::Behaviour(state_isolation::Event::Behaviour(ProtectedEvent::App(
-            AppEvent::Identify(identify::Event::Received { peer_id, info, .. }),
-        ))) => {
+        SwarmEvent::Behaviour(Event::App(AppEvent::Identify(identify::Event::Received {
+            peer_id,
+            info,
+            ..
+        }))) => {
             // Kademlia learns a peer's addresses from identify, as in
             // rust-libp2p's own examples.
-            if let Some(dht) = swarm.behaviour_mut().rebootstrap_mut() {
+            if let Some(kad) = swarm.behaviour_mut().kad_mut() {
                 if info.protocols.contains(&kad::PROTOCOL_NAME) {
                     for addr in info.listen_addrs {
-                        dht.kad_mut().add_address(&peer_id, addr);
+                        kad.add_address(&peer_id, addr);
                     }
                 }
             }
         }
-        SwarmEvent::ConnectionEstablished {
-            peer_id,
-            connection_id,
-            ..
-        } => {
-            println!("connected to {peer_id} ({connection_id:?})");
+        SwarmEvent::Behaviour(Event::Isolation(state_isolation::Event::Replaced(r))) => {
+            println!("{} restarted: closed {:?}", r.peer, r.closed);
         }
-        SwarmEvent::ConnectionClosed {
-            peer_id,
-            connection_id,
-            cause,
-            ..
-        } => {
-            println!("disconnected from {peer_id} ({connection_id:?}): {cause:?}");
+        SwarmEvent::Behaviour(Event::Prune(e)) => println!("conn-prune: {e:?}"),
+        SwarmEvent::Behaviour(Event::Quota(e)) => println!("stream-quota: {e:?}"),
+        SwarmEvent::Behaviour(Event::Rebootstrap(e)) => println!("rebootstrap: {e:?}"),
+        SwarmEvent::ConnectionEstablished { peer_id, .. } => println!("connected to {peer_id}"),
+        SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+            println!("disconnected from {peer_id}: {cause:?}");
         }
         _ => {}
     }

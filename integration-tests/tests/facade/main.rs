@@ -19,9 +19,9 @@ use testkit::{
     ChildNode, ChildSpec, Node, NodeConfig, PlainBehaviour, PlainEvent, TransportKind, UdpProxy,
 };
 use transport_policies::{
-    conn_prune, rebootstrap, state_isolation,
+    conn_prune, rebootstrap,
     stream_quota::{self, Quota},
-    Config, Policies, ProtectedEvent,
+    Config, Policies,
 };
 
 const CONNECT: Duration = Duration::from_secs(10);
@@ -29,7 +29,7 @@ const CONNECT: Duration = Duration::from_secs(10);
 const HEALTHY_ROUNDS: u64 = 10;
 
 type Bundle = Policies<PlainBehaviour>;
-type Event = transport_policies::Event<PlainBehaviour>;
+type Event = transport_policies::Event<PlainEvent>;
 
 /// Every policy on; conn-prune probes both transports every 500 ms, and
 /// stream-quota calls a 500 ms wait for a stream starvation, so that the
@@ -60,7 +60,7 @@ async fn bundle_node(transport: TransportKind, bootstrap: Vec<libp2p::Multiaddr>
         let peer = key.public().to_peer_id();
         let mut kad = kad::Behaviour::new(peer, MemoryStore::new(peer));
         kad.set_mode(Some(kad::Mode::Server));
-        Policies::new(PlainBehaviour::new(key), Some(kad), config).expect("a valid bundle")
+        Policies::with_kad(PlainBehaviour::new(key), kad, config).expect("a valid bundle")
     })
     .await
     .unwrap()
@@ -68,10 +68,7 @@ async fn bundle_node(transport: TransportKind, bootstrap: Vec<libp2p::Multiaddr>
 
 fn pruned(event: &Event) -> Option<ConnectionId> {
     match event {
-        state_isolation::Event::Behaviour(ProtectedEvent::Prune(conn_prune::Event::Pruned {
-            connection,
-            ..
-        })) => Some(*connection),
+        Event::Prune(conn_prune::Event::Pruned { connection, .. }) => Some(*connection),
         _ => None,
     }
 }
@@ -85,11 +82,7 @@ async fn echo_lands_on(node: &mut Node<Bundle>, peer: PeerId) -> Option<Connecti
     let id = send_echo(node, peer, Target::Any).await;
     let echo = node
         .wait_behaviour(CONNECT, "echo", |event| match event {
-            state_isolation::Event::Behaviour(ProtectedEvent::App(PlainEvent::Echo(e)))
-                if e.id == id =>
-            {
-                Some(e.clone())
-            }
+            Event::App(PlainEvent::Echo(e)) if e.id == id => Some(e.clone()),
             _ => None,
         })
         .await
@@ -136,12 +129,16 @@ async fn policies_do_not_fight(transport: TransportKind) {
     .await
     .unwrap();
     let status = x
-        .with(move |s| s.behaviour().policy().and_then(|p| p.connection(first)))
+        .with(move |s| s.behaviour().isolation().and_then(|p| p.connection(first)))
         .await
         .map(|info| info.status);
     assert_eq!(status, Some(state_isolation::Status::Current));
     let before = x
-        .with(move |s| s.behaviour().policy().map(|p| p.current_connections(&peer)))
+        .with(move |s| {
+            s.behaviour()
+                .isolation()
+                .map(|p| p.current_connections(&peer))
+        })
         .await
         .unwrap();
     let served_on = echo_lands_on(&mut x, peer).await.unwrap();
@@ -184,7 +181,7 @@ async fn policies_do_not_fight(transport: TransportKind) {
     // reconnect needed a retry (longer than conn-prune's detection here).
     let old_run = before.clone();
     x.wait_until(CONNECT, "the old run's connections closed", move |s| {
-        let policy = s.behaviour().policy()?;
+        let policy = s.behaviour().isolation()?;
         old_run
             .iter()
             .all(|c| {
@@ -236,7 +233,7 @@ async fn policies_do_not_fight(transport: TransportKind) {
             x.wait_until(CONNECT + CONNECT, "back in the DHT", move |s| {
                 let live = s
                     .behaviour()
-                    .policy()
+                    .isolation()
                     .is_some_and(|p| !p.current_connections(&peer).is_empty());
                 (live && in_table(s, peer)).then_some(())
             })
@@ -306,13 +303,11 @@ async fn a_starved_connection_is_recycled_beside_every_policy() {
     send_echo(&mut x, peer, Target::Connection(starved)).await;
     let blocked_for = x
         .wait_behaviour(CONNECT, "Starved", |event| match event {
-            state_isolation::Event::Behaviour(ProtectedEvent::Quota(
-                stream_quota::Event::Starved {
-                    connection,
-                    blocked_for,
-                    ..
-                },
-            )) if *connection == starved => Some(*blocked_for),
+            Event::Quota(stream_quota::Event::Starved {
+                connection,
+                blocked_for,
+                ..
+            }) if *connection == starved => Some(*blocked_for),
             _ => None,
         })
         .await
@@ -320,20 +315,18 @@ async fn a_starved_connection_is_recycled_beside_every_policy() {
     assert!(blocked_for >= Duration::from_millis(500), "{blocked_for:?}");
     let replacement = x
         .wait_behaviour(CONNECT, "Recycled", |event| match event {
-            state_isolation::Event::Behaviour(ProtectedEvent::Quota(
-                stream_quota::Event::Recycled {
-                    starved: s,
-                    replacement,
-                    ..
-                },
-            )) if *s == starved => Some(*replacement),
+            Event::Quota(stream_quota::Event::Recycled {
+                starved: s,
+                replacement,
+                ..
+            }) if *s == starved => Some(*replacement),
             _ => None,
         })
         .await
         .unwrap();
     // Made before broken: the replacement was up when the starved one closed.
     x.wait_until(CONNECT, "only the replacement left", move |s| {
-        let live = s.behaviour().policy()?.current_connections(&peer);
+        let live = s.behaviour().isolation()?.current_connections(&peer);
         (live == vec![replacement]).then_some(())
     })
     .await

@@ -64,11 +64,7 @@ async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
     let mut local: Node<Local> = Node::spawn(config, move |_| match arm {
         Arm::Plain => Either::Left(libp2p_stream::Behaviour::new()),
         Arm::Policy => Either::Right(
-            Policies::new(
-                libp2p_stream::Behaviour::new(),
-                None,
-                policy_config(None, quota),
-            )
+            Policies::new(libp2p_stream::Behaviour::new(), policy_config(None, quota))
             .expect("the lab's policy config is valid"),
         ),
     })

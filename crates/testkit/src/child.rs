@@ -36,6 +36,13 @@ pub const LISTENING: &str = "listening ";
 pub const TABLE: &str = "table";
 /// The command that makes a child dial the address that follows.
 pub const DIAL: &str = "dial ";
+/// The command that makes a child publish the text that follows on the gossip topic;
+/// it answers `published <text> ok` or `published <text> err <error>`.
+pub const PUBLISH: &str = "publish ";
+/// The answer to [`PUBLISH`].
+pub const PUBLISHED: &str = "published ";
+/// The line prefix by which a gossip child reports a message it received.
+pub const GOSSIP: &str = "gossip ";
 /// The environment variable that names the node binary, when it is not beside the running one.
 pub const NODE_BIN_ENV: &str = "TESTKIT_NODE_BIN";
 
@@ -59,6 +66,12 @@ pub struct ChildSpec {
     pub bootstrap: Vec<Multiaddr>,
     /// Whether it runs the state-isolation policy.
     pub state_isolation: bool,
+    /// Where it remembers its peers, with Kademlia inside rebootstrap, which
+    /// dials them when it starts again (`None`: plain Kademlia).
+    pub peer_memory: Option<PathBuf>,
+    /// Whether it runs gossipsub and the request-response echo
+    /// ([`GossipBehaviour`](crate::GossipBehaviour)).
+    pub gossip: bool,
 }
 
 impl ChildSpec {
@@ -71,7 +84,24 @@ impl ChildSpec {
             kad: false,
             bootstrap: Vec::new(),
             state_isolation: false,
+            gossip: false,
+            peer_memory: None,
         }
+    }
+
+    /// Runs its Kademlia (see [`ChildSpec::with_kad`]) inside rebootstrap,
+    /// remembering its peers in the file `path` and dialing them when it
+    /// starts again, as a restarted policy node would.
+    pub fn with_peer_memory(mut self, path: impl Into<PathBuf>) -> Self {
+        self.peer_memory = Some(path.into());
+        self
+    }
+
+    /// Runs gossipsub (subscribed to [`crate::gossip::TOPIC`]) and the
+    /// request-response echo too.
+    pub fn with_gossip(mut self) -> Self {
+        self.gossip = true;
+        self
     }
 
     /// Runs the state-isolation policy too.
@@ -112,6 +142,13 @@ impl ChildSpec {
         if self.state_isolation {
             args.push("--state-isolation".to_owned());
         }
+        if self.gossip {
+            args.push("--gossip".to_owned());
+        }
+        if let Some(path) = &self.peer_memory {
+            args.push("--peer-memory".to_owned());
+            args.push(path.display().to_string());
+        }
         args
     }
 
@@ -129,6 +166,8 @@ impl ChildSpec {
                 "--port" => spec.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
                 "--kad" => spec.kad = true,
                 "--state-isolation" => spec.state_isolation = true,
+                "--gossip" => spec.gossip = true,
+                "--peer-memory" => spec.peer_memory = Some(value()?.into()),
                 "--bootstrap" => spec
                     .bootstrap
                     .push(value()?.parse().map_err(|e| format!("--bootstrap: {e}"))?),
@@ -150,6 +189,45 @@ struct Running {
     child: Child,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
+    /// Lines read while looking for another kind, oldest first.
+    unclaimed: std::collections::VecDeque<String>,
+}
+
+impl Running {
+    async fn send(&mut self, command: &str) -> io::Result<()> {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await?;
+        self.stdin.flush().await
+    }
+
+    /// The next line that starts with `prefix` (without it), read within
+    /// `deadline`; `None` if none came. Other lines are kept for later.
+    async fn line_with(&mut self, prefix: &str, deadline: Duration) -> io::Result<Option<String>> {
+        if let Some(i) = self.unclaimed.iter().position(|l| l.starts_with(prefix)) {
+            let line = self.unclaimed.remove(i).expect("found above");
+            return Ok(Some(line[prefix.len()..].to_owned()));
+        }
+        let Self {
+            stdout, unclaimed, ..
+        } = self;
+        let read = async {
+            while let Some(line) = stdout.next_line().await? {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return Ok(rest.to_owned());
+                }
+                unclaimed.push_back(line);
+            }
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "child node exited",
+            ))
+        };
+        match tokio::time::timeout(deadline, read).await {
+            Ok(line) => line.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
 }
 
 impl ChildNode {
@@ -165,26 +243,71 @@ impl ChildNode {
 
     /// The peers in the child's Kademlia routing table.
     pub async fn routing_table(&mut self) -> io::Result<Vec<PeerId>> {
-        let Running { stdin, stdout, .. } = &mut self.process;
-        stdin.write_all(format!("{TABLE}\n").as_bytes()).await?;
-        stdin.flush().await?;
-        let answer = async {
-            while let Some(line) = stdout.next_line().await? {
-                if let Some(peers) = line.strip_prefix(TABLE) {
-                    return Ok(peers
-                        .split_whitespace()
-                        .filter_map(|p| p.parse().ok())
-                        .collect());
+        self.process.send(TABLE).await?;
+        let peers = self
+            .process
+            .line_with(TABLE, STARTUP_DEADLINE)
+            .await?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "child node did not answer"))?;
+        Ok(peers
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect())
+    }
+
+    /// Publishes `text` (no spaces) on the gossip topic; the error is
+    /// gossipsub's, as text.
+    pub async fn publish(&mut self, text: &str) -> io::Result<Result<(), String>> {
+        self.process.send(&format!("{PUBLISH}{text}")).await?;
+        let answer = self
+            .process
+            .line_with(&format!("{PUBLISHED}{text} "), STARTUP_DEADLINE)
+            .await?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "child node did not answer"))?;
+        Ok(match answer.strip_prefix("err ") {
+            Some(error) => Err(error.to_owned()),
+            None => Ok(()),
+        })
+    }
+
+    /// Every gossip message the child reports until `last` (included), or
+    /// until `deadline` passes.
+    pub async fn received_gossip_until(
+        &mut self,
+        last: &str,
+        deadline: Duration,
+    ) -> io::Result<Vec<String>> {
+        let until = tokio::time::Instant::now() + deadline;
+        let mut received = Vec::new();
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match self.process.line_with(GOSSIP, left).await? {
+                Some(got) => {
+                    let done = got == last;
+                    received.push(got);
+                    if done {
+                        return Ok(received);
+                    }
                 }
+                None => return Ok(received),
             }
-            Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "child node exited",
-            ))
-        };
-        tokio::time::timeout(STARTUP_DEADLINE, answer)
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "child node did not answer"))?
+        }
+    }
+
+    /// Waits up to `deadline` for the child to report the gossip message
+    /// `text`; whether it did.
+    pub async fn wait_gossip(&mut self, text: &str, deadline: Duration) -> io::Result<bool> {
+        let wanted = format!("{GOSSIP}{text}");
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match self.process.line_with(GOSSIP, left).await? {
+                Some(got) if format!("{GOSSIP}{got}") == wanted => return Ok(true),
+                // Earlier messages, already reported or of no interest here.
+                Some(_) => {}
+                None => return Ok(false),
+            }
+        }
     }
 
     /// Makes it dial `addr` (not waiting for the connection).
@@ -270,6 +393,7 @@ async fn start(spec: &ChildSpec) -> io::Result<(Running, Multiaddr)> {
             child,
             stdin,
             stdout: lines,
+            unclaimed: Default::default(),
         },
         addr,
     ))
@@ -366,12 +490,24 @@ pub async fn run_node(args: impl IntoIterator<Item = String>) -> Result<(), Stri
     let config = crate::NodeConfig::new(spec.transport)
         .with_keypair(keypair_from_seed(spec.key_seed))
         .with_port(spec.port);
+    let remembering = spec.kad && spec.peer_memory.is_some();
     let mut swarm = config.build(|key| ChildBehaviour {
-        node: if spec.kad {
+        node: if spec.kad && !remembering {
             crate::PlainBehaviour::with_kad(key)
         } else {
             crate::PlainBehaviour::new(key)
         },
+        dht: Toggle::from(spec.peer_memory.as_ref().filter(|_| spec.kad).map(|path| {
+            let peer = key.public().to_peer_id();
+            let mut kad =
+                libp2p::kad::Behaviour::new(peer, libp2p::kad::store::MemoryStore::new(peer));
+            kad.set_mode(Some(libp2p::kad::Mode::Server));
+            let config = rebootstrap::Config::default()
+                .with_bootstrap_addresses(spec.bootstrap.clone())
+                .with_peer_memory(rebootstrap::FileMemory::new(path));
+            rebootstrap::Behaviour::new(kad, config).expect("testkit addresses end in /p2p")
+        })),
+        gossip: Toggle::from(spec.gossip.then(|| crate::GossipBehaviour::new(key))),
         isolation: Toggle::from(spec.state_isolation.then(|| {
             state_isolation::Behaviour::new(state_isolation::Config::default())
                 .expect("the default config is valid")
@@ -396,10 +532,11 @@ pub async fn run_node(args: impl IntoIterator<Item = String>) -> Result<(), Stri
     let mut commands = Some(BufReader::new(tokio::io::stdin()).lines());
     loop {
         tokio::select! {
-            event = swarm.select_next_some() => learn_kad_addresses(&mut swarm, event),
+            event = swarm.select_next_some() => on_event(&mut swarm, event),
             line = next_command(&mut commands) => match line {
                 Some(line) if line.trim() == TABLE => answer_table(&mut swarm),
                 Some(line) if line.starts_with(DIAL) => dial(&mut swarm, &line[DIAL.len()..]),
+                Some(line) if line.starts_with(PUBLISH) => publish(&mut swarm, &line[PUBLISH.len()..]),
                 Some(other) => eprintln!("testkit-node: unknown command {other:?}"),
                 // The parent closed our input: keep running, without commands.
                 None => commands = None,
@@ -419,7 +556,67 @@ async fn next_command(commands: &mut Option<Lines<BufReader<tokio::io::Stdin>>>)
 #[derive(NetworkBehaviour)]
 struct ChildBehaviour {
     node: crate::PlainBehaviour,
+    /// Kademlia inside rebootstrap, when the child remembers its peers.
+    dht: Toggle<rebootstrap::Behaviour>,
+    gossip: Toggle<crate::GossipBehaviour>,
     isolation: Toggle<state_isolation::Behaviour>,
+}
+
+/// The child's Kademlia, plain or inside rebootstrap.
+fn kad_of(
+    behaviour: &mut ChildBehaviour,
+) -> Option<&mut libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>> {
+    match behaviour.dht.as_mut() {
+        Some(dht) => Some(dht.kad_mut()),
+        None => behaviour.node.kad.as_mut(),
+    }
+}
+
+fn publish(swarm: &mut libp2p::Swarm<ChildBehaviour>, text: &str) {
+    let text = text.trim();
+    let result = match swarm.behaviour_mut().gossip.as_mut() {
+        Some(gossip) => gossip
+            .publish(text.as_bytes())
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        None => Err("gossip is off".to_owned()),
+    };
+    match result {
+        Ok(()) => println!("{PUBLISHED}{text} ok"),
+        Err(e) => println!("{PUBLISHED}{text} err {e}"),
+    }
+}
+
+fn on_event(
+    swarm: &mut libp2p::Swarm<ChildBehaviour>,
+    event: libp2p::swarm::SwarmEvent<ChildBehaviourEvent>,
+) {
+    use libp2p::{gossipsub, request_response, swarm::SwarmEvent};
+
+    let SwarmEvent::Behaviour(ChildBehaviourEvent::Gossip(event)) = event else {
+        return learn_kad_addresses(swarm, event);
+    };
+    match event {
+        crate::GossipEvent::Gossipsub(event) => {
+            if let gossipsub::Event::Message { message, .. } = *event {
+                println!("{GOSSIP}{}", String::from_utf8_lossy(&message.data));
+            }
+        }
+        crate::GossipEvent::Echo(event) => {
+            if let request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } = *event
+            {
+                if let Some(gossip) = swarm.behaviour_mut().gossip.as_mut() {
+                    let _ = gossip.echo.send_response(channel, request);
+                }
+            }
+        }
+    }
 }
 
 fn dial(swarm: &mut libp2p::Swarm<ChildBehaviour>, addr: &str) {
@@ -449,7 +646,7 @@ fn learn_kad_addresses(
     let identify::Event::Received { peer_id, info, .. } = *event else {
         return;
     };
-    let Some(kad) = swarm.behaviour_mut().node.kad.as_mut() else {
+    let Some(kad) = kad_of(swarm.behaviour_mut()) else {
         return;
     };
     if info.protocols.contains(&kad::PROTOCOL_NAME) {
@@ -461,7 +658,7 @@ fn learn_kad_addresses(
 
 fn answer_table(swarm: &mut libp2p::Swarm<ChildBehaviour>) {
     let mut peers = Vec::new();
-    if let Some(kad) = swarm.behaviour_mut().node.kad.as_mut() {
+    if let Some(kad) = kad_of(swarm.behaviour_mut()) {
         for bucket in kad.kbuckets() {
             peers.extend(
                 bucket

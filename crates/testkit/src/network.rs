@@ -83,11 +83,22 @@ impl ChildNetwork {
         transport: TransportKind,
         first_seed: u64,
     ) -> std::io::Result<Self> {
+        Self::spawn_kad_with(n, transport, first_seed, |spec| spec).await
+    }
+
+    /// As [`ChildNetwork::spawn_kad`], each node's spec passed through
+    /// `configure` first (to run policies, say).
+    pub async fn spawn_kad_with(
+        n: usize,
+        transport: TransportKind,
+        first_seed: u64,
+        configure: impl Fn(ChildSpec) -> ChildSpec,
+    ) -> std::io::Result<Self> {
         let mut nodes: Vec<ChildNode> = Vec::with_capacity(n);
         for seed in first_seed..first_seed + n as u64 {
             let bootstrap = nodes.first().map(|first| first.addr().clone());
             let spec = ChildSpec::new(transport, seed).with_kad(bootstrap.into_iter().collect());
-            nodes.push(ChildNode::spawn(spec).await?);
+            nodes.push(ChildNode::spawn(configure(spec)).await?);
         }
         Ok(Self { nodes })
     }

@@ -2,6 +2,7 @@
 //! processes that crash and restart with the same keys and ports.
 
 mod bootstrap_peers;
+mod memory;
 mod network_loss;
 mod restarts;
 

@@ -8,8 +8,8 @@
 //! connection, so it is back at its `Rejoined` event.
 //!
 //! ```sh
-//! cargo bench -p rebootstrap --bench rejoin                 # 10 runs, 8 and 32 nodes
-//! cargo bench -p rebootstrap --bench rejoin -- --runs 5 --nodes 8
+//! cargo bench -p libp2p-rebootstrap --bench rejoin                 # 10 runs, 8 and 32 nodes
+//! cargo bench -p libp2p-rebootstrap --bench rejoin -- --runs 5 --nodes 8
 //! ```
 //!
 //! The network-loss scenario cuts X's UDP port with iptables: run as root.

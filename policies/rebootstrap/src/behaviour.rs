@@ -21,12 +21,27 @@ use libp2p_swarm::{
 };
 
 use crate::{
+    memory::{self, PeerMemory},
     recovery::{Action, Health, Recovery, RecoveryStats},
     source::{BootstrapSource, SourceError},
     Config, ConfigError, Event,
 };
 
 type Fetch = BoxFuture<'static, Result<Vec<Multiaddr>, SourceError>>;
+
+/// The [`PeerMemory`] and what is under way with it.
+struct Memory {
+    store: Arc<dyn PeerMemory>,
+    max: usize,
+    /// The recall at start, until it answers.
+    recalling: Option<Fetch>,
+    /// A write in flight; the next waits for it.
+    remembering: Option<BoxFuture<'static, Result<(), SourceError>>>,
+    /// What was last handed to the store.
+    remembered: Vec<Multiaddr>,
+    /// Peers dialed from the recall, once it answered.
+    recalled: Option<usize>,
+}
 
 /// Wraps a `kad::Behaviour` and brings the node back into the DHT when it
 /// loses its peers. See the [crate docs](crate).
@@ -36,6 +51,7 @@ pub struct Behaviour<S: RecordStore + Send + 'static = kad::store::MemoryStore> 
     check_interval: std::time::Duration,
     source: Option<Arc<dyn BootstrapSource>>,
     fetching: Option<Fetch>,
+    memory: Option<Memory>,
     connected: HashSet<PeerId>,
     listen_addrs: usize,
     /// The lookup that confirms a recovery.
@@ -55,6 +71,17 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
         config.validate()?;
         let source = config.source.clone();
         let check_interval = config.check_interval;
+        let memory = config.memory.clone().map(|store| Memory {
+            recalling: Some({
+                let store = Arc::clone(&store);
+                async move { store.recall().await }.boxed()
+            }),
+            store,
+            max: config.max_remembered,
+            remembering: None,
+            remembered: Vec::new(),
+            recalled: None,
+        });
         let recovery = Recovery::new(config, rand::random());
         for (peer, addr) in recovery.bootstrap_addresses() {
             kad.add_address(&peer, addr);
@@ -62,6 +89,7 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
         Ok(Self {
             fetching: source.as_ref().map(|s| fetch(s)),
             source,
+            memory,
             kad,
             recovery,
             check_interval,
@@ -83,6 +111,12 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
     /// The wrapped Kademlia behaviour, to query, add addresses, ...
     pub fn kad_mut(&mut self) -> &mut kad::Behaviour<S> {
         &mut self.kad
+    }
+
+    /// How many remembered peers were dialed at start, once the
+    /// [`PeerMemory`] answered.
+    pub fn recalled_peers(&self) -> Option<usize> {
+        self.memory.as_ref().and_then(|m| m.recalled)
     }
 
     /// What the policy has done so far.
@@ -110,6 +144,90 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
     fn check_health(&mut self) {
         let health = self.health();
         self.recovery.on_health(health, Instant::now());
+    }
+
+    /// Hands the memory the peers connected now, closest first, if that
+    /// list changed and no write is in flight.
+    fn remember_connected(&mut self) {
+        let Some(memory) = &mut self.memory else {
+            return;
+        };
+        if memory.remembering.is_some() || memory.recalling.is_some() {
+            return;
+        }
+        let connected = self.kad.kbuckets().flat_map(|bucket| {
+            bucket
+                .iter()
+                .filter(|entry| entry.status == kad::NodeStatus::Connected)
+                .map(|entry| {
+                    (
+                        *entry.node.key.preimage(),
+                        entry.node.value.iter().next().cloned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        let now = memory::to_remember(connected, memory.max);
+        if now.is_empty() || now == memory.remembered {
+            return;
+        }
+        memory.remembered = now.clone();
+        let store = Arc::clone(&memory.store);
+        memory.remembering = Some(async move { store.remember(now).await }.boxed());
+    }
+
+    /// Dials the remembered peers, once each.
+    fn recalled(&mut self, addresses: Vec<Multiaddr>) {
+        let Some(memory) = &mut self.memory else {
+            return;
+        };
+        let peers = memory::to_dial(addresses, memory.max);
+        memory.recalled = Some(peers.len());
+        for (peer, addr) in &peers {
+            self.kad.add_address(peer, addr.clone());
+            self.pending.push_back(ToSwarm::Dial {
+                opts: DialOpts::peer_id(*peer)
+                    .addresses(vec![addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+            });
+        }
+        self.pending
+            .push_back(ToSwarm::GenerateEvent(Event::Recalled {
+                dialed: peers.len(),
+            }));
+    }
+
+    /// Polls the memory's recall and write; returns whether either finished.
+    fn poll_memory(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(memory) = &mut self.memory else {
+            return false;
+        };
+        if let Some(recalling) = &mut memory.recalling {
+            if let Poll::Ready(result) = recalling.poll_unpin(cx) {
+                memory.recalling = None;
+                match result {
+                    Ok(addresses) => self.recalled(addresses),
+                    Err(e) => self
+                        .pending
+                        .push_back(ToSwarm::GenerateEvent(Event::MemoryFailed(e))),
+                }
+                return true;
+            }
+        }
+        if let Some(remembering) = &mut memory.remembering {
+            if let Poll::Ready(result) = remembering.poll_unpin(cx) {
+                memory.remembering = None;
+                if let Err(e) = result {
+                    // Written again at the next change.
+                    memory.remembered.clear();
+                    self.pending
+                        .push_back(ToSwarm::GenerateEvent(Event::MemoryFailed(e)));
+                }
+                return true;
+            }
+        }
+        false
     }
 
     fn wake(&mut self) {
@@ -196,12 +314,14 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
             if now >= self.next_check {
                 self.next_check = now + self.check_interval;
                 self.check_health();
+                self.remember_connected();
             }
             if self.recovery.poll_timeout().is_some_and(|t| t <= now) {
                 self.recovery.handle_timeout(now);
             }
             progressed = true;
         }
+        progressed |= self.poll_memory(cx);
         if let Some(fetch) = &mut self.fetching {
             if let Poll::Ready(result) = fetch.poll_unpin(cx) {
                 self.fetching = None;
@@ -209,7 +329,7 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
                     Ok(addresses) => self.recovery.set_bootstrap(addresses),
                     Err(e) => self
                         .pending
-                        .push_back(ToSwarm::GenerateEvent(Event::SourceFailed(e.to_string()))),
+                        .push_back(ToSwarm::GenerateEvent(Event::SourceFailed(e))),
                 }
                 progressed = true;
             }

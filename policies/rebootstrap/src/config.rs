@@ -4,7 +4,10 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use libp2p_core::Multiaddr;
 
-use crate::source::{peer_of, BootstrapSource};
+use crate::{
+    memory::PeerMemory,
+    source::{peer_of, BootstrapSource},
+};
 
 /// The policy's configuration: `Config::default()` and the `with_*` methods;
 /// `Behaviour::new` checks it.
@@ -17,6 +20,8 @@ use crate::source::{peer_of, BootstrapSource};
 /// | backoff | 500 ms doubling to 4 s, jittered down by up to half | rejoin time after the network returns against dials while it is away |
 /// | parallel dials | 2 (as go-libp2p-kad-dht) | speed against load on the bootstrap peers |
 /// | health check | every 1 s | how soon a depleted table is noticed |
+/// | peer memory | none | the peers of the last run, dialed at start (a [`PeerMemory`]) |
+/// | remembered peers | 32 | dials at start against how many old peers hear of a restart |
 #[derive(Clone)]
 pub struct Config {
     pub(crate) addresses: Vec<Multiaddr>,
@@ -28,6 +33,8 @@ pub struct Config {
     pub(crate) backoff_jitter: f64,
     pub(crate) max_parallel_dials: usize,
     pub(crate) check_interval: Duration,
+    pub(crate) memory: Option<Arc<dyn PeerMemory>>,
+    pub(crate) max_remembered: usize,
 }
 
 impl Default for Config {
@@ -42,6 +49,8 @@ impl Default for Config {
             backoff_jitter: 0.5,
             max_parallel_dials: 2,
             check_interval: Duration::from_secs(1),
+            memory: None,
+            max_remembered: 32,
         }
     }
 }
@@ -54,6 +63,8 @@ impl fmt::Debug for Config {
                 "source",
                 &self.source.as_ref().map(|_| "dyn BootstrapSource"),
             )
+            .field("memory", &self.memory.as_ref().map(|_| "dyn PeerMemory"))
+            .field("max_remembered", &self.max_remembered)
             .field("min_connected_peers", &self.min_connected_peers)
             .field("min_live_entries", &self.min_live_entries)
             .field("backoff_initial", &self.backoff_initial)
@@ -124,6 +135,23 @@ impl Config {
             attempts += 1;
         }
         attempts * self.max_parallel_dials
+    }
+
+    /// Keeps the peers this node is connected to in `memory`, and dials
+    /// the ones it remembers when the policy starts: after a restart, each of
+    /// them hears from the new run at once (with state-isolation, it then
+    /// closes its connection to the old run), bootstrap peer or not. See
+    /// [`crate::FileMemory`] for one kept in a file.
+    pub fn with_peer_memory(mut self, memory: impl PeerMemory) -> Self {
+        self.memory = Some(Arc::new(memory));
+        self
+    }
+
+    /// How many peers the memory keeps, closest first, and so how many
+    /// dials a start costs at most (default 32).
+    pub fn with_max_remembered_peers(mut self, max: usize) -> Self {
+        self.max_remembered = max;
+        self
     }
 
     /// Checks every value.

@@ -4,11 +4,14 @@ use std::time::Duration;
 
 use libp2p_identity::PeerId;
 
+use crate::SourceError;
+
 /// What the policy did, and why. Kademlia's own events come through as [`Event::Kad`].
 // Kademlia's events pass through as they come, like those of a derived
 // behaviour's event enum: boxing would allocate for each of them.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// An event of the wrapped `kad::Behaviour`.
     Kad(libp2p_kad::Event),
@@ -43,11 +46,19 @@ pub enum Event {
         live_entries: usize,
     },
     /// The bootstrap source failed; the last list it gave is used.
-    SourceFailed(String),
+    SourceFailed(SourceError),
+    /// At start, the peers the [`crate::PeerMemory`] remembered were dialed.
+    Recalled {
+        /// Peers dialed, one dial each.
+        dialed: usize,
+    },
+    /// The [`crate::PeerMemory`] failed to recall or to remember.
+    MemoryFailed(SourceError),
 }
 
 /// Why the node counts as degraded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Degradation {
     /// Fewer connected peers than the threshold.
     UnderConnected,

@@ -60,11 +60,13 @@ mod backoff;
 mod behaviour;
 mod config;
 mod event;
+mod memory;
 mod recovery;
 mod source;
 
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigError};
 pub use event::{Degradation, Event};
+pub use memory::{FileMemory, PeerMemory};
 pub use recovery::RecoveryStats;
 pub use source::{BootstrapSource, SourceError};

@@ -45,6 +45,7 @@ pub(crate) enum Action {
 
 /// Counters of the policy's work, for tests and dashboards.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecoveryStats {
     /// Whether the node counts as degraded now.
     pub degraded: bool,

@@ -31,11 +31,37 @@ pub(crate) struct Dht {
     pub(crate) x: Node<LabBehaviour>,
 }
 
+/// What X's peers run on the policy arm (on the plain arm, nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peers {
+    /// Plain Kademlia: X's policies on their own.
+    Plain,
+    /// state-isolation and rebootstrap with a peer memory, as restarted
+    /// policy nodes: they announce each new run, and dial the peers they
+    /// remember when they start again.
+    WithPolicies,
+}
+
+/// Where peer `seed` of this lab process keeps its memory.
+fn memory_file(seed: u64) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("policy-lab-{}-peers-{seed}", std::process::id()))
+}
+
 /// Starts `ctx.nodes - 1` peers and X on `arm`, and waits until X is in
 /// the DHT and its connections have settled.
-pub(crate) async fn join(arm: Arm, ctx: &Context) -> Result<Dht, RunError> {
+pub(crate) async fn join(arm: Arm, ctx: &Context, peers: Peers) -> Result<Dht, RunError> {
     let n = ctx.nodes - 1;
-    let mut peers = ChildNetwork::spawn_kad(n, TransportKind::Quic, ctx.key_seeds(n)).await?;
+    let policies = arm == Arm::Policy && peers == Peers::WithPolicies;
+    let mut peers =
+        ChildNetwork::spawn_kad_with(n, TransportKind::Quic, ctx.key_seeds(n), |spec| {
+            if !policies {
+                return spec;
+            }
+            let file = memory_file(spec.key_seed);
+            let _ = std::fs::remove_file(&file);
+            spec.with_state_isolation().with_peer_memory(file)
+        })
+        .await?;
     let bootstrap = peers.addrs(HOLDERS);
     let (config, quota) = crate::stack::node_config(arm, TransportKind::Quic);
     let x = Node::spawn(config, move |key| {

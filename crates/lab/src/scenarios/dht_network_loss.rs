@@ -49,13 +49,15 @@ fn iptables() -> Result<(), String> {
         .status();
     match listed {
         Ok(status) if status.success() => Ok(()),
-        Ok(_) => Err("needs root to change iptables rules".to_owned()),
-        Err(e) => Err(format!("needs iptables ({e})")),
+        Ok(_) => Err("needs root to change iptables rules (`.ci/setup iptables -- cargo run --release -p policy-lab` sets it up)".to_owned()),
+        Err(e) => Err(format!(
+            "needs iptables ({e}): `.ci/setup iptables -- cargo run --release -p policy-lab` installs it"
+        )),
     }
 }
 
 async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
-    let dht::Dht { peers: _peers, x } = dht::join(arm, &ctx).await?;
+    let dht::Dht { peers: _peers, x } = dht::join(arm, &ctx, dht::Peers::Plain).await?;
     let port = testkit::socket_addr(x.addr())
         .ok_or_else(|| RunError::new("X's address has no port"))?
         .port();

@@ -58,12 +58,20 @@ fn iptables(action: &str, rule: &[String]) -> io::Result<()> {
         .arg("-w")
         .arg(action)
         .args(rule)
-        .status()?;
+        .status()
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => io::Error::new(
+                e.kind(),
+                "iptables not found: `.ci/setup iptables` (or `apt-get install -y iptables`) \
+                 installs it; it needs root",
+            ),
+            _ => e,
+        })?;
     if status.success() {
         Ok(())
     } else {
         Err(io::Error::other(format!(
-            "iptables {action} {rule:?}: {status}"
+            "iptables {action} {rule:?}: {status} (needs root)"
         )))
     }
 }

@@ -13,7 +13,7 @@
 //! with js-libp2p are pinned down as they are: no FIN_ACK (`fin_ack.rs`), and
 //! what it does to js-libp2p's default connection monitor (`monitor.rs`).
 //!
-//! `.ci/run` installs Chromium and the npm packages and builds the page;
+//! `.ci/setup browser` installs Chromium and the npm packages and builds the page;
 //! elsewhere the tests build it if `dist/` is missing or stale, and fail if
 //! Chromium or Node.js is missing, unless `TRANSPORT_POLICIES_SKIP_BROWSER=1`.
 //! The prune-after-kill figures: `cargo test -p integration-tests --test

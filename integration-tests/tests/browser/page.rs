@@ -36,7 +36,7 @@ fn prepare() -> Result<PathBuf, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
     if !Path::new(CHROMIUM).exists() {
         return Err(format!(
-            "{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium; .ci/run does)"
+            "{CHROMIUM} is missing: install Debian's Chromium (`.ci/setup browser` installs it, with the page's npm packages)"
         ));
     }
     run(&dir, "node", &["--version"])

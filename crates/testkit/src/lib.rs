@@ -37,7 +37,9 @@
 //! ```
 
 pub mod child;
+pub mod clients;
 pub mod echo;
+pub mod gossip;
 
 mod behaviour;
 mod firewall;
@@ -51,6 +53,7 @@ mod transport;
 pub use behaviour::{PlainBehaviour, PlainEvent};
 pub use child::{ChildNode, ChildSpec};
 pub use firewall::UdpPortCut;
+pub use gossip::{GossipBehaviour, GossipEvent};
 pub use keys::keypair_from_seed;
 pub use network::{ChildNetwork, Network};
 pub use node::{ConnectError, Node, Unexpected, WaitError};

@@ -250,8 +250,11 @@ registry! {
     webrtc_close_one_of_two,
     quic_silent_drop,
     quic_restart,
+    gossip_restart,
     stream_starvation,
     dht_peers_restart,
+    dht_peers_restart_plain_peers,
     dht_network_loss,
     overhead,
+    scale,
 }

@@ -1,0 +1,617 @@
+//! `scale`: one server holding N connections, idle; what each costs it, and
+//! whether it keeps them.
+//!
+//! The server runs in the lab's process, its QUIC endpoint on 127.0.0.1:
+//! the testkit's plain application with Kademlia (ping, identify, echo,
+//! Kademlia in server mode); on the policy arm the same inside the facade's
+//! QUIC DHT server preset with stream-quota under the transport
+//! ([`LabBehaviour::with_kad`] with [`stack::node_config`], as `overhead`
+//! runs it). The plain arm's server is the application's swarm alone, not a
+//! [`LabBehaviour`]: that is an `Either` of the application and the bundle,
+//! whose per-connection handler and events are as large as the bundle's
+//! (as a `LabBehaviour` the plain server took about 17 KiB a connection
+//! more at N = 1,000). The clients are the
+//! testkit's (`testkit::clients`): plain nodes with ping and identify, each
+//! its own key and its own QUIC endpoint, one connection each, up to
+//! [`PER_PROCESS`] swarms in each of a few child processes, so that none of
+//! their cost lands in the lab's process.
+//!
+//! The lab's process is then the server and an idle runner: its RSS
+//! (`/proc/self/status`) before the clients dial, subtracted from its RSS at
+//! the end of the idle window, is what the connections cost it; its CPU time
+//! (`/proc/self/stat`, utime + stime) over the window is the server's idle
+//! cost. Every client process stays alive to the end, so each connection the
+//! server lost is a false prune.
+//!
+//! How many clients: `POLICY_LAB_SCALE_CONNECTIONS` (default
+//! [`DEFAULT_CONNECTIONS`]); the window: `POLICY_LAB_SCALE_WINDOW`, in
+//! seconds (default 30). The lab's `--nodes` is the DHT scenarios' network
+//! size, 4 to 128, so it is not reused.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use libp2p::{
+    ping,
+    swarm::{NetworkBehaviour, SwarmEvent},
+    Multiaddr, Swarm,
+};
+use testkit::{
+    clients::{ClientStatus, Clients, ClientsSpec},
+    NodeConfig, PlainBehaviour, PlainEvent, TransportKind,
+};
+use transport_policies::{conn_prune, state_isolation, stream_quota};
+
+use super::{Arm, Context, RunError, Sample, Scenario, Unit};
+use crate::stack::{self, LabBehaviour, LabEvent};
+
+/// Connections when `POLICY_LAB_SCALE_CONNECTIONS` is not set: past
+/// stream-quota's 512-stream protocol limit, within a short default lab run.
+const DEFAULT_CONNECTIONS: usize = 1000;
+/// The variable that sets how many clients connect.
+const CONNECTIONS_ENV: &str = "POLICY_LAB_SCALE_CONNECTIONS";
+/// The most clients the scenario starts.
+const MAX_CONNECTIONS: usize = 50_000;
+/// The variable that sets the idle window, in seconds.
+const WINDOW_ENV: &str = "POLICY_LAB_SCALE_WINDOW";
+/// The idle window when `POLICY_LAB_SCALE_WINDOW` is not set: two ping
+/// intervals (15 s), six conn-prune probe intervals.
+const DEFAULT_WINDOW: Duration = Duration::from_secs(30);
+/// The longest window: the whole run must end within the runner's 3 minutes.
+const MAX_WINDOW: Duration = Duration::from_secs(60);
+/// Clients in one child process, at most.
+const PER_PROCESS: usize = 2500;
+/// How long the clients have to connect, all of them.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(90);
+/// Once every client is connected, before the window: identify exchanged,
+/// the first pings and probes answered (or refused).
+const SETTLE: Duration = Duration::from_secs(5);
+/// Before the RSS baseline: the previous run's connections wound down.
+const QUIET: Duration = Duration::from_secs(2);
+/// How often the connect phase looks at the clients' reports.
+const POLL: Duration = Duration::from_millis(200);
+/// How often the connect phase says how far it got, on stderr.
+const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+/// `/proc/<pid>/stat`'s clock ticks per second (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// See the module docs.
+pub(crate) const SCENARIO: Scenario = Scenario {
+    name: "scale",
+    description: "One server over QUIC on 127.0.0.1 (ping, identify, echo, Kademlia in server \
+                  mode) in the lab's process; N plain clients (ping and identify), each its own \
+                  key and QUIC endpoint, one connection each, in child processes (up to 2,500 \
+                  swarms each); N from POLICY_LAB_SCALE_CONNECTIONS, default 1,000. Once every \
+                  client is connected and 5 s settled, an idle window (POLICY_LAB_SCALE_WINDOW \
+                  s, default 30): the server process's CPU over it (utime + stime, \
+                  /proc/self/stat), in ms per minute, is the metric; per run, stderr gets the connections held, \
+                  the extra RSS per connection, the connections the server closed (every client \
+                  is alive: each one a false prune; conn-prune's Pruned events), the streams \
+                  stream-quota refused by protocol, and the pings that failed. Runs one at a \
+                  time. Policy arm: the facade's QUIC DHT server preset (conn-prune probing \
+                  QUIC every 5 s, state-isolation, rebootstrap) and stream-quota at its \
+                  defaults under the transport.",
+    metric: "server CPU per minute idle with N connections (600 = 1 % of a core)",
+    unit: Unit::Millis,
+    cap: None,
+    parallel: super::one_at_a_time,
+    requires,
+    run: |arm, ctx| Box::pin(run(arm, ctx)),
+};
+
+/// The clients' binary is there (under `cargo run`, built once now).
+fn requires() -> Result<(), String> {
+    testkit::clients::clients_binary()
+        .map(|_| ())
+        .map_err(|e| format!("no testkit-clients binary: {e}"))
+}
+
+/// What the server saw, from its start.
+#[derive(Debug, Clone, Default)]
+struct ServerStats {
+    /// Connections open now.
+    established: usize,
+    /// The most open at once.
+    peak: usize,
+    /// Connections closed, by cause.
+    closed: BTreeMap<String, usize>,
+    /// Inbound connections whose handshake failed.
+    incoming_errors: usize,
+    /// conn-prune's verdicts, by reason.
+    pruned: BTreeMap<String, usize>,
+    /// conn-prune's suspicions (a probe unanswered).
+    suspected: usize,
+    /// conn-prune's reports that this node was too busy to judge.
+    overloaded: usize,
+    /// Connections state-isolation closed.
+    isolation_closed: usize,
+    /// Streams stream-quota refused, by protocol, direction and limit.
+    refused: BTreeMap<String, usize>,
+    /// The server's own pings that failed, by failure.
+    ping_failures: BTreeMap<String, usize>,
+}
+
+impl ServerStats {
+    fn closed_total(&self) -> usize {
+        self.closed.values().sum()
+    }
+
+    fn pruned_total(&self) -> usize {
+        self.pruned.values().sum()
+    }
+
+    fn refused_total(&self) -> usize {
+        self.refused.values().sum()
+    }
+
+    fn on_event<E>(&mut self, event: SwarmEvent<E>, record: fn(&mut Self, E)) {
+        match event {
+            SwarmEvent::ConnectionEstablished { .. } => {
+                self.established += 1;
+                self.peak = self.peak.max(self.established);
+            }
+            SwarmEvent::ConnectionClosed { cause, .. } => {
+                self.established = self.established.saturating_sub(1);
+                let cause = match cause {
+                    None => "closed by this node".to_owned(),
+                    Some(e) => e.to_string(),
+                };
+                *self.closed.entry(cause).or_default() += 1;
+            }
+            SwarmEvent::IncomingConnectionError { .. } => self.incoming_errors += 1,
+            SwarmEvent::Behaviour(event) => record(self, event),
+            _ => {}
+        }
+    }
+
+    /// The plain arm's server's events.
+    fn on_app(&mut self, event: PlainEvent) {
+        if let PlainEvent::Ping(ping::Event {
+            result: Err(failure),
+            ..
+        }) = event
+        {
+            let failure = match failure {
+                ping::Failure::Timeout => "timeout".to_owned(),
+                ping::Failure::Unsupported => "unsupported".to_owned(),
+                ping::Failure::Other { error } => error.to_string(),
+            };
+            *self.ping_failures.entry(failure).or_default() += 1;
+        }
+    }
+
+    /// The policy arm's server's events.
+    fn on_lab(&mut self, event: LabEvent) {
+        match event {
+            LabEvent::App(event) => self.on_app(event),
+            LabEvent::Policy(event) => self.on_policy(*event),
+        }
+    }
+
+    fn on_policy(&mut self, event: transport_policies::Event<PlainEvent>) {
+        match event {
+            transport_policies::Event::Prune(event) => match event {
+                conn_prune::Event::Pruned { reason, .. } => {
+                    let reason = match reason {
+                        conn_prune::Reason::Unresponsive => "unresponsive".to_owned(),
+                        conn_prune::Reason::ProbeFailed(e) => format!("probe failed: {e}"),
+                        other => format!("{other:?}"),
+                    };
+                    *self.pruned.entry(reason).or_default() += 1;
+                }
+                conn_prune::Event::Suspected { .. } => self.suspected += 1,
+                conn_prune::Event::Overloaded { .. } => self.overloaded += 1,
+                _ => {}
+            },
+            transport_policies::Event::Quota(stream_quota::Event::Refused { error, .. }) => {
+                let protocol = error
+                    .protocol
+                    .as_ref()
+                    .map_or("(before negotiation)".to_owned(), ToString::to_string);
+                let key = format!(
+                    "{protocol} {} ({} limit {})",
+                    error.direction, error.scope, error.limit
+                );
+                *self.refused.entry(key).or_default() += 1;
+            }
+            transport_policies::Event::Isolation(state_isolation::Event::Replaced(replacement)) => {
+                self.isolation_closed += replacement.closed.len();
+            }
+            transport_policies::Event::Isolation(state_isolation::Event::Stale { .. }) => {
+                self.isolation_closed += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The server's task, aborted when dropped: the swarm goes with it.
+struct Server {
+    task: tokio::task::JoinHandle<()>,
+    stats: Arc<Mutex<ServerStats>>,
+}
+
+impl Server {
+    /// Drives `swarm`, its behaviour's events counted by `record`.
+    fn run<B>(mut swarm: Swarm<B>, record: fn(&mut ServerStats, B::ToSwarm)) -> Self
+    where
+        B: NetworkBehaviour + Send + 'static,
+        B::ToSwarm: Send,
+    {
+        let stats = Arc::new(Mutex::new(ServerStats::default()));
+        let shared = stats.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let event = swarm.select_next_some().await;
+                shared
+                    .lock()
+                    .expect("no panic holds it")
+                    .on_event(event, record);
+            }
+        });
+        Self { task, stats }
+    }
+
+    /// The server on `arm`, listening; its dialable address.
+    async fn start(arm: Arm) -> Result<(Self, Multiaddr), RunError> {
+        let transport = TransportKind::Quic;
+        Ok(match arm {
+            // The plain application alone (see the module docs: a
+            // `LabBehaviour` would size its connections like the bundle's).
+            Arm::Plain => {
+                let config = NodeConfig::new(transport);
+                let mut swarm = config.build(PlainBehaviour::with_kad);
+                let addr = testkit::listen(&mut swarm, transport, 0).await?;
+                (Self::run(swarm, ServerStats::on_app), addr)
+            }
+            Arm::Policy => {
+                let (config, quota) = stack::node_config(arm, transport);
+                let mut swarm =
+                    config.build(move |key| LabBehaviour::with_kad(arm, key, Vec::new(), quota));
+                let addr = testkit::listen(&mut swarm, transport, 0).await?;
+                (Self::run(swarm, ServerStats::on_lab), addr)
+            }
+        })
+    }
+
+    fn stats(&self) -> ServerStats {
+        self.stats.lock().expect("no panic holds it").clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// This process's resident set and CPU time so far.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    /// `VmRSS`.
+    rss_kib: u64,
+    /// `RssAnon`: the part that is not pages of files (the executable's
+    /// code, touched for the first time as a run takes a new path).
+    anon_kib: u64,
+    cpu: Duration,
+}
+
+impl Usage {
+    fn now() -> Result<Self, RunError> {
+        Ok(Self {
+            rss_kib: status_kib("self", "VmRSS")?,
+            anon_kib: status_kib("self", "RssAnon")?,
+            cpu: cpu_time("self")?,
+        })
+    }
+}
+
+/// The `field` of `/proc/<pid>/status`, in KiB.
+fn status_kib(pid: &str, field: &str) -> Result<u64, RunError> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| RunError::new(format!("no {field} in /proc/{pid}/status")))
+}
+
+/// utime + stime of `/proc/<pid>/stat`.
+fn cpu_time(pid: &str) -> Result<Duration, RunError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name, which may hold spaces, in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // Field 3 (state) is fields[0]; utime is field 14, stime field 15.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => Ok(Duration::from_secs_f64(
+            (user + system) as f64 / TICKS_PER_SECOND,
+        )),
+        _ => Err(RunError::new(format!("unreadable /proc/{pid}/stat"))),
+    }
+}
+
+/// A soft limit of `/proc/self/limits`, e.g. "Max open files".
+fn soft_limit(name: &str) -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Ports the kernel hands out to sockets bound to port 0.
+fn ephemeral_ports() -> Option<usize> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut bounds = range.split_whitespace().map(|p| p.parse::<usize>().ok());
+    let (low, high) = (bounds.next()??, bounds.next()??);
+    Some(high.saturating_sub(low) + 1)
+}
+
+/// A number from the environment, or `default`.
+fn option(name: &str, default: u64, min: u64, max: u64) -> Result<u64, RunError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                RunError::new(format!(
+                    "{name} takes a number from {min} to {max}, not {value:?}"
+                ))
+            }),
+    }
+}
+
+/// Hands the heap's free pages back to the system (glibc keeps what a
+/// previous run freed, and would serve this run's allocations from it
+/// without the RSS growing: the second arm's connections would look free).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim takes the padding to leave at the top
+        // of the heap and only returns free memory to the system; it is
+        // thread-safe (it locks each arena).
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
+    let n = option(
+        CONNECTIONS_ENV,
+        DEFAULT_CONNECTIONS as u64,
+        1,
+        MAX_CONNECTIONS as u64,
+    )? as usize;
+    let window = Duration::from_secs(option(
+        WINDOW_ENV,
+        DEFAULT_WINDOW.as_secs(),
+        1,
+        MAX_WINDOW.as_secs(),
+    )?);
+    // Each client is a UDP socket of its own: an open file in its process,
+    // a port from the ephemeral range.
+    let files = soft_limit("Max open files").unwrap_or(1024) as usize;
+    let per_process = PER_PROCESS.min(files.saturating_sub(64));
+    if per_process < 16 {
+        return Err(RunError::new(format!(
+            "the open-file limit is {files}; raise it (ulimit -n)"
+        )));
+    }
+    if let Some(ports) = ephemeral_ports().filter(|&p| p < n + 100) {
+        return Err(RunError::new(format!(
+            "{n} clients need {n} UDP ports; the ephemeral range \
+             (/proc/sys/net/ipv4/ip_local_port_range) has {ports}"
+        )));
+    }
+
+    let (server, addr) = Server::start(arm).await?;
+    tokio::time::sleep(QUIET).await;
+    trim_heap();
+    let before = Usage::now()?;
+
+    // The clients, in processes of equal size.
+    let processes = n.div_ceil(per_process);
+    let first_seed = ctx.key_seeds(n);
+    let mut clients = Vec::with_capacity(processes);
+    let mut assigned = 0;
+    for p in 0..processes {
+        let count = (n - assigned) / (processes - p);
+        let spec = ClientsSpec::new(addr.clone(), count, first_seed + assigned as u64);
+        clients.push(Clients::spawn(&spec)?);
+        assigned += count;
+    }
+    let started = Instant::now();
+    let status = |clients: &[Clients]| clients.iter().map(Clients::status).sum::<ClientStatus>();
+    let mut next_progress = started + PROGRESS_EVERY;
+    loop {
+        for c in &mut clients {
+            c.check_alive().map_err(RunError::new)?;
+        }
+        let now = status(&clients);
+        if now.settled() >= n || started.elapsed() > CONNECT_DEADLINE {
+            break;
+        }
+        if Instant::now() >= next_progress {
+            eprintln!(
+                "  scale {arm:<6} connecting: {} of {n} connected, the server holds {}",
+                now.connected,
+                server.stats().established
+            );
+            next_progress += PROGRESS_EVERY;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let connect_took = started.elapsed();
+    let connected = Usage::now()?;
+
+    tokio::time::sleep(SETTLE).await;
+    let window_start = Usage::now()?;
+    let stats_start = server.stats();
+    tokio::time::sleep(window).await;
+    let end = Usage::now()?;
+    let stats = server.stats();
+    for c in &mut clients {
+        c.check_alive().map_err(RunError::new)?;
+    }
+    let seen = status(&clients);
+    let clients_rss: u64 = clients
+        .iter()
+        .filter_map(|c| c.pid())
+        .filter_map(|pid| status_kib(&pid.to_string(), "VmRSS").ok())
+        .sum();
+    // The clients first, so that the server does not see them go.
+    for c in &mut clients {
+        let _ = c.kill().await;
+    }
+    drop(server);
+
+    let cpu_per_second = (end.cpu - window_start.cpu).as_secs_f64() / window.as_secs_f64();
+    let report = Report {
+        arm,
+        n,
+        processes,
+        connect_took,
+        connect_cpu: connected.cpu - before.cpu,
+        extra_rss_kib: end.rss_kib.saturating_sub(before.rss_kib),
+        extra_anon_kib: end.anon_kib.saturating_sub(before.anon_kib),
+        cpu_per_second,
+        window,
+        closed_in_window: stats.closed_total() - stats_start.closed_total(),
+        stats,
+        clients: seen,
+        clients_rss_kib: clients_rss,
+    };
+    eprint!("{report}");
+    // Per minute: the table shows whole units, and 1 % of a core is 600 ms.
+    Ok(Sample::measured(cpu_per_second * 60_000.0))
+}
+
+/// One run's figures, as stderr gets them.
+struct Report {
+    arm: Arm,
+    n: usize,
+    processes: usize,
+    connect_took: Duration,
+    connect_cpu: Duration,
+    extra_rss_kib: u64,
+    extra_anon_kib: u64,
+    cpu_per_second: f64,
+    window: Duration,
+    stats: ServerStats,
+    closed_in_window: usize,
+    clients: ClientStatus,
+    clients_rss_kib: u64,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            arm,
+            n,
+            stats,
+            clients,
+            ..
+        } = self;
+        let held = stats.established;
+        let per = |count: usize| self.extra_anon_kib as f64 / count.max(1) as f64;
+        writeln!(
+            f,
+            "  scale {arm:<6} N={n}: the server holds {held} (peak {}); clients connected {}, \
+             gave up {}, still dialing {}, still connected {}; connecting took {:.1} s and \
+             {:.1} s of server CPU",
+            stats.peak,
+            clients.connected,
+            clients.gave_up,
+            n.saturating_sub(clients.settled()),
+            clients.established,
+            self.connect_took.as_secs_f64(),
+            self.connect_cpu.as_secs_f64(),
+        )?;
+        writeln!(
+            f,
+            "    server: extra RSS {:.1} MiB, anonymous {:.1} MiB: {:.1} KiB per connection \
+             asked ({:.1} per held); idle CPU {:.1} % of a core over {} s",
+            self.extra_rss_kib as f64 / 1024.0,
+            self.extra_anon_kib as f64 / 1024.0,
+            per(*n),
+            per(held),
+            self.cpu_per_second * 100.0,
+            self.window.as_secs(),
+        )?;
+        writeln!(
+            f,
+            "    false prunes: {} connections closed by the server, {} in the window ({}); \
+             conn-prune pruned {} ({}), suspected {}, overloaded {}; state-isolation closed {}",
+            stats.closed_total(),
+            self.closed_in_window,
+            counts(&stats.closed),
+            stats.pruned_total(),
+            counts(&stats.pruned),
+            stats.suspected,
+            stats.overloaded,
+            stats.isolation_closed,
+        )?;
+        writeln!(
+            f,
+            "    streams refused: {} ({}); server pings failed: {}; client pings: {} ok, {} \
+             timed out, {} unsupported, {} failed otherwise; handshakes failed: {} at the \
+             server, {} dials at the clients",
+            stats.refused_total(),
+            counts(&stats.refused),
+            counts(&stats.ping_failures),
+            clients.ping_ok,
+            clients.ping_timeout,
+            clients.ping_unsupported,
+            clients.ping_other,
+            stats.incoming_errors,
+            clients.dial_errors,
+        )?;
+        writeln!(
+            f,
+            "    clients: {} processes, {:.0} MiB RSS together",
+            self.processes,
+            self.clients_rss_kib as f64 / 1024.0
+        )
+    }
+}
+
+/// `a: 3, b: 1`, or `none`.
+fn counts(map: &BTreeMap<String, usize>) -> String {
+    if map.is_empty() {
+        return "none".to_owned();
+    }
+    let mut out = String::new();
+    for (key, n) in map {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{key}: {n}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_figures_read() {
+        let usage = Usage::now().expect("/proc/self is readable");
+        assert!(usage.rss_kib > 0);
+        assert!(soft_limit("Max open files").is_some());
+    }
+}

@@ -791,6 +791,21 @@ mod tests {
         Incarnation::from_u128(id).unwrap()
     }
 
+    /// What the wrapped behaviour sees of a connection shown to it.
+    fn shown(connection: ConnectionId, other: usize) -> Vec<Seen> {
+        vec![
+            Seen::Handler(connection),
+            Seen::Established { connection, other },
+        ]
+    }
+
+    fn closed(connection: ConnectionId, remaining: usize) -> Vec<Seen> {
+        vec![Seen::Closed {
+            connection,
+            remaining,
+        }]
+    }
+
     impl Swarm {
         fn new() -> Self {
             let addr: Multiaddr = Multiaddr::empty().with(Protocol::Memory(1));
@@ -880,16 +895,7 @@ mod tests {
     fn a_first_connection_is_shown_at_once() {
         let mut swarm = Swarm::new();
         let c = swarm.connect();
-        assert_eq!(
-            swarm.seen(),
-            [
-                Seen::Handler(c),
-                Seen::Established {
-                    connection: c,
-                    other: 0
-                }
-            ]
-        );
+        assert_eq!(swarm.seen(), shown(c, 0));
         assert!(!swarm.policy.is_held(c));
     }
 
@@ -906,20 +912,7 @@ mod tests {
         assert_eq!(swarm.policy.current_connections(&swarm.peer), [old]);
 
         swarm.exchange(new, Exchange::Received(incarnation(2)));
-        assert_eq!(
-            swarm.seen(),
-            [
-                Seen::Closed {
-                    connection: old,
-                    remaining: 0
-                },
-                Seen::Handler(new),
-                Seen::Established {
-                    connection: new,
-                    other: 0
-                },
-            ]
-        );
+        assert_eq!(swarm.seen(), [closed(old, 0), shown(new, 0)].concat());
         assert_eq!(swarm.drain(), (vec![old], vec![new]));
         assert_eq!(swarm.policy.current_connections(&swarm.peer), [new]);
 
@@ -936,16 +929,7 @@ mod tests {
         let second = swarm.connect();
         swarm.seen();
         swarm.exchange(second, Exchange::Received(incarnation(1)));
-        assert_eq!(
-            swarm.seen(),
-            [
-                Seen::Handler(second),
-                Seen::Established {
-                    connection: second,
-                    other: 1
-                },
-            ]
-        );
+        assert_eq!(swarm.seen(), shown(second, 1));
         assert_eq!(swarm.drain(), (vec![], vec![second]));
     }
 
@@ -957,16 +941,7 @@ mod tests {
         let second = swarm.connect();
         swarm.seen();
         swarm.exchange(second, Exchange::Unsupported);
-        assert_eq!(
-            swarm.seen(),
-            [
-                Seen::Handler(second),
-                Seen::Established {
-                    connection: second,
-                    other: 1
-                },
-            ]
-        );
+        assert_eq!(swarm.seen(), shown(second, 1));
     }
 
     #[test]
@@ -982,16 +957,7 @@ mod tests {
         assert_eq!(swarm.seen(), []);
 
         swarm.policy.release_due(held_at + bound + bound);
-        assert_eq!(
-            swarm.seen(),
-            [
-                Seen::Handler(second),
-                Seen::Established {
-                    connection: second,
-                    other: 1
-                },
-            ]
-        );
+        assert_eq!(swarm.seen(), shown(second, 1));
         assert_eq!(
             swarm.policy.current_connections(&swarm.peer),
             [second, first]
@@ -1005,20 +971,7 @@ mod tests {
         let new = swarm.connect();
         swarm.seen();
         swarm.close(old);
-        assert_eq!(
-            swarm.seen(),
-            [
-                Seen::Closed {
-                    connection: old,
-                    remaining: 0
-                },
-                Seen::Handler(new),
-                Seen::Established {
-                    connection: new,
-                    other: 0
-                },
-            ]
-        );
+        assert_eq!(swarm.seen(), [closed(old, 0), shown(new, 0)].concat());
     }
 
     #[test]

@@ -80,6 +80,9 @@ mod behaviour;
 mod config;
 mod deferred;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 mod incarnation;
 mod protocol;

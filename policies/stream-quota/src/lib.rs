@@ -106,6 +106,10 @@ mod limit;
 mod metrics;
 mod muxer;
 mod negotiation;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod quota;
 mod snapshot;
 mod stream;

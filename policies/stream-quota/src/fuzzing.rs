@@ -36,7 +36,10 @@ pub fn negotiate(listener: bool, steps: &[Step<'_>]) -> Settled {
             Outcome::Agreed => {
                 let protocol = negotiation.agreed();
                 assert!(!protocol.is_empty(), "agreed on an empty protocol");
-                assert!(protocol.len() <= MAX_MESSAGE_LEN, "a protocol past the bound");
+                assert!(
+                    protocol.len() <= MAX_MESSAGE_LEN,
+                    "a protocol past the bound"
+                );
                 return Some(Some(protocol.to_vec()));
             }
             Outcome::GaveUp => return Some(None),

@@ -11,13 +11,7 @@
 //! applications do. With state-isolation it announces its incarnation (a new
 //! one each start) on every connection, as a restarted policy node would.
 
-use std::{
-    io,
-    path::{Path, PathBuf},
-    process::Stdio,
-    sync::OnceLock,
-    time::Duration,
-};
+use std::{io, path::PathBuf, process::Stdio, sync::OnceLock, time::Duration};
 
 use libp2p::{
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
@@ -400,86 +394,11 @@ async fn start(spec: &ChildSpec) -> io::Result<(Running, Multiaddr)> {
 }
 
 /// Finds the `testkit-node` binary: `$TESTKIT_NODE_BIN` if set; else the one
-/// beside the running executable (cargo puts test binaries in
-/// `target/<profile>/deps`) if it is newer than the testkit's sources; else,
-/// under cargo, built once for this process, since cargo does not rebuild
-/// another package's binary for a test or bench.
+/// beside the running executable if it is newer than the testkit's sources;
+/// else, under cargo, built once for this process.
 pub fn node_binary() -> io::Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    if let Some(path) = std::env::var_os(NODE_BIN_ENV) {
-        return Ok(path.into());
-    }
-    let exe = std::env::current_exe()?;
-    if let Some(found) = beside(&exe).filter(|b| is_fresh(b)) {
-        return Ok(found);
-    }
-    match std::env::var_os("CARGO") {
-        Some(cargo) => BUILT
-            .get_or_init(|| build_node_binary(&cargo, &exe))
-            .clone()
-            .map_err(io::Error::other),
-        None => beside(&exe).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{NODE_BIN} not beside {}; set {NODE_BIN_ENV}",
-                    exe.display()
-                ),
-            )
-        }),
-    }
-}
-
-/// Whether `binary` was built after the last change to the testkit's sources.
-fn is_fresh(binary: &Path) -> bool {
-    fn newest(path: &Path) -> Option<std::time::SystemTime> {
-        let meta = path.metadata().ok()?;
-        if !meta.is_dir() {
-            return meta.modified().ok();
-        }
-        std::fs::read_dir(path)
-            .ok()?
-            .filter_map(|entry| newest(&entry.ok()?.path()))
-            .max()
-    }
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let changed = [sources.join("src"), sources.join("Cargo.toml")]
-        .iter()
-        .filter_map(|p| newest(p))
-        .max();
-    match (binary.metadata().and_then(|m| m.modified()), changed) {
-        (Ok(built), Some(changed)) => built >= changed,
-        // Sources not on this machine (an installed binary): trust what is there.
-        (Ok(_), None) => true,
-        (Err(_), _) => false,
-    }
-}
-
-fn beside(exe: &Path) -> Option<PathBuf> {
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join(NODE_BIN))
-        .find(|candidate| candidate.is_file())
-}
-
-fn build_node_binary(cargo: &std::ffi::OsStr, exe: &Path) -> Result<PathBuf, String> {
-    let release = exe.components().any(|c| c.as_os_str() == "release");
-    let mut command = std::process::Command::new(cargo);
-    command.args(["build", "--quiet", "-p", "testkit", "--bin", NODE_BIN]);
-    if release {
-        command.arg("--release");
-    }
-    let status = command
-        .status()
-        .map_err(|e| format!("running cargo to build {NODE_BIN}: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build of {NODE_BIN} failed: {status}"));
-    }
-    beside(exe).ok_or(format!(
-        "{NODE_BIN} not found beside {} after building it; set {NODE_BIN_ENV}",
-        exe.display()
-    ))
+    crate::binary::find(NODE_BIN, NODE_BIN_ENV, &BUILT)
 }
 
 /// The body of the `testkit-node` binary: runs the node `args` describe until killed.

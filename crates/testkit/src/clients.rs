@@ -19,7 +19,7 @@
 
 use std::{
     io,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Stdio,
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -310,85 +310,11 @@ impl ClientBehaviour {
 
 /// Finds the `testkit-clients` binary: `$TESTKIT_CLIENTS_BIN` if set; else the
 /// one beside the running executable if it is newer than the testkit's
-/// sources; else, under cargo (`cargo run` sets `CARGO`), builds it once for
-/// this process with the running executable's profile, since cargo builds
-/// no other package's binary for `cargo run -p`.
+/// sources; else, under cargo (`cargo run` sets `CARGO`), built once for this
+/// process with the running executable's profile.
 pub fn clients_binary() -> io::Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    if let Some(path) = std::env::var_os(CLIENTS_BIN_ENV) {
-        return Ok(path.into());
-    }
-    let exe = std::env::current_exe()?;
-    if let Some(found) = beside(&exe).filter(|b| is_fresh(b)) {
-        return Ok(found);
-    }
-    match std::env::var_os("CARGO") {
-        Some(cargo) => BUILT
-            .get_or_init(|| build(&cargo, &exe))
-            .clone()
-            .map_err(io::Error::other),
-        None => beside(&exe).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{CLIENTS_BIN} not beside {}; build it (cargo build --release -p testkit \
-                     --bin {CLIENTS_BIN}) or set {CLIENTS_BIN_ENV}",
-                    exe.display()
-                ),
-            )
-        }),
-    }
-}
-
-fn beside(exe: &Path) -> Option<PathBuf> {
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join(CLIENTS_BIN))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Whether `binary` was built after the last change to the testkit's sources.
-fn is_fresh(binary: &Path) -> bool {
-    fn newest(path: &Path) -> Option<std::time::SystemTime> {
-        let meta = path.metadata().ok()?;
-        if !meta.is_dir() {
-            return meta.modified().ok();
-        }
-        std::fs::read_dir(path)
-            .ok()?
-            .filter_map(|entry| newest(&entry.ok()?.path()))
-            .max()
-    }
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let changed = [sources.join("src"), sources.join("Cargo.toml")]
-        .iter()
-        .filter_map(|p| newest(p))
-        .max();
-    match (binary.metadata().and_then(|m| m.modified()), changed) {
-        (Ok(built), Some(changed)) => built >= changed,
-        (Ok(_), None) => true,
-        (Err(_), _) => false,
-    }
-}
-
-fn build(cargo: &std::ffi::OsStr, exe: &Path) -> Result<PathBuf, String> {
-    let release = exe.components().any(|c| c.as_os_str() == "release");
-    let mut command = std::process::Command::new(cargo);
-    command.args(["build", "--quiet", "-p", "testkit", "--bin", CLIENTS_BIN]);
-    if release {
-        command.arg("--release");
-    }
-    let status = command
-        .status()
-        .map_err(|e| format!("running cargo to build {CLIENTS_BIN}: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build of {CLIENTS_BIN} failed: {status}"));
-    }
-    beside(exe).ok_or(format!(
-        "{CLIENTS_BIN} not found beside {} after building it; set {CLIENTS_BIN_ENV}",
-        exe.display()
-    ))
+    crate::binary::find(CLIENTS_BIN, CLIENTS_BIN_ENV, &BUILT)
 }
 
 /// The process's counters, shared by its clients.

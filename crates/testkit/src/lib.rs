@@ -42,6 +42,7 @@ pub mod echo;
 pub mod gossip;
 
 mod behaviour;
+mod binary;
 mod firewall;
 mod keys;
 mod network;

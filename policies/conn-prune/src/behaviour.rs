@@ -17,6 +17,7 @@ use libp2p_swarm::{
 use crate::{
     handler::{Handler, Outcome, Probe},
     monitor::{Action, ConnectionStats, Monitor},
+    prober::Scheduled,
     Config, ConfigError, ConnectionFailure, Event, Transport,
 };
 
@@ -24,6 +25,7 @@ use crate::{
 pub struct Behaviour {
     config: Config,
     monitor: Monitor,
+    scheduled: Scheduled,
     timer: DeadlineTimer,
     waker: Option<Waker>,
     #[cfg(feature = "metrics")]
@@ -37,6 +39,7 @@ impl Behaviour {
         Ok(Self {
             monitor: Monitor::new(config.clone(), rand::random()),
             config,
+            scheduled: Scheduled::default(),
             timer: DeadlineTimer::new(),
             waker: None,
             #[cfg(feature = "metrics")]
@@ -68,6 +71,15 @@ impl Behaviour {
     /// How many connections are monitored: every established one, until it closes.
     pub fn monitored_connections(&self) -> usize {
         self.monitor.len()
+    }
+
+    /// How often connections of `transport` are probed now, if on a
+    /// schedule: the configured interval, or longer while more connections
+    /// are probed than the node-wide rate allows at that interval
+    /// ([`Config::with_max_scheduled_probe_rate`]).
+    pub fn probe_interval(&self, transport: Transport) -> Option<std::time::Duration> {
+        self.config
+            .probe_interval_at(transport, self.scheduled.get())
     }
 
     fn wake(&mut self) {
@@ -115,7 +127,12 @@ impl NetworkBehaviour for Behaviour {
     ) -> Result<THandler<Self>, ConnectionDenied> {
         // The address the core classifies too (`ConnectedPoint::get_remote_address`).
         let seed = self.monitor.handler_seed();
-        Ok(Handler::new(&self.config, Transport::of(remote_addr), seed))
+        Ok(Handler::new(
+            &self.config,
+            Transport::of(remote_addr),
+            &self.scheduled,
+            seed,
+        ))
     }
 
     fn handle_established_outbound_connection(
@@ -127,7 +144,12 @@ impl NetworkBehaviour for Behaviour {
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         let seed = self.monitor.handler_seed();
-        Ok(Handler::new(&self.config, Transport::of(addr), seed))
+        Ok(Handler::new(
+            &self.config,
+            Transport::of(addr),
+            &self.scheduled,
+            seed,
+        ))
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {

@@ -39,16 +39,37 @@ pub enum Event {
         /// What the policy saw before the answer.
         evidence: Evidence,
     },
-    /// This node ran its own timers `late_by` after they were due: it was
-    /// too busy to read its peers' answers on time, so it stopped judging
-    /// them rather than take its own lateness for their silence. No probe
-    /// counts against any connection until `hold` has passed without a late
-    /// timer. Reported when judging stops, not for each probe it spares.
+    /// This node stopped judging its peers for `hold`, because what it saw
+    /// says the trouble is its own ([`Overload`]): no probe counts against
+    /// any connection meanwhile. The hold is renewed while the trouble
+    /// lasts. Reported when judging stops, not for each probe it spares.
     Overloaded {
-        /// How late the timer that showed it ran.
-        late_by: Duration,
-        /// How long judging stays off after the last late timer.
+        /// What showed it.
+        cause: Overload,
+        /// How long judging stays off after the last sign of it.
         hold: Duration,
+    },
+}
+
+/// Why this node stopped judging its peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overload {
+    /// A timer of this node ran `late_by` after it was due: the node was too
+    /// busy to read its peers' answers on time.
+    LateTimer {
+        /// How late the timer ran.
+        late_by: Duration,
+    },
+    /// `silent` of the `monitored` connections were missing probes at once
+    /// while some of them answered late: a busy node (its socket read late)
+    /// or its own network, not that many peers failing together. A real
+    /// mass death answers nothing late, so it is judged as usual.
+    ManySilent {
+        /// Connections missing probes.
+        silent: usize,
+        /// Connections monitored.
+        monitored: usize,
     },
 }
 

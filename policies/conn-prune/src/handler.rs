@@ -34,7 +34,7 @@ use crate::{
     budget::TokenBucket,
     event::Trigger,
     monitor::ProbeOutcome,
-    prober::{ProbeId, Prober, Step},
+    prober::{ProbeId, Prober, Scheduled, Step},
     protocol::{self, PROTOCOL},
     Config, Transport,
 };
@@ -120,11 +120,16 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub(crate) fn new(config: &Config, transport: Transport, seed: u64) -> Self {
+    pub(crate) fn new(
+        config: &Config,
+        transport: Transport,
+        scheduled: &Scheduled,
+        seed: u64,
+    ) -> Self {
         let (rate, burst) = (config.inbound_probes_per_second, config.inbound_probe_burst);
         let now = Instant::now();
         Self {
-            prober: Prober::new(config, transport, seed, now),
+            prober: Prober::new(config, transport, scheduled, seed, now),
             timer: DeadlineTimer::new(),
             io_timeout: config.max_probe_timeout * 2,
             inbound_rate: (rate, burst),
@@ -171,7 +176,7 @@ impl Handler {
     }
 
     fn answered(&mut self, probe: ProbeId, trigger: Trigger, rtt: Option<Duration>) {
-        self.prober.on_answer(probe, rtt, Instant::now());
+        let rtt = self.prober.on_answer(probe, rtt, Instant::now());
         if self.granted.as_ref().is_some_and(|(p, _)| *p == probe) {
             self.granted = None;
         }
@@ -442,7 +447,12 @@ mod tests {
     }
 
     fn expire(granted: Option<bool>) -> ProbeOutcome {
-        let mut handler = Handler::new(&Config::default(), Transport::WebRtc, 1);
+        let mut handler = Handler::new(
+            &Config::default(),
+            Transport::WebRtc,
+            &Scheduled::default(),
+            1,
+        );
         let probe = ProbeId(0);
         handler.granted = granted.map(|g| (probe, Arc::new(AtomicBool::new(g))));
         handler.expired(probe, Trigger::Schedule, Duration::from_millis(3));

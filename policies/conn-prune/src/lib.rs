@@ -18,15 +18,21 @@
 //! - only the peer's silence counts: a probe this node could not send (a
 //!   stream refused by a local limit, a stream the muxer never granted) or
 //!   could not read in time (its own timers ran late) is no miss, and while
-//!   this node is overloaded it stops judging ([`Event::Overloaded`]);
+//!   this node is overloaded it stops judging ([`Event::Overloaded`]): when
+//!   its timers run late, or when many connections miss at once while some
+//!   of them answer late (a socket read late);
 //! - it never keeps a connection alive (its streams are ignored for
 //!   keep-alive), serves the remote's probes within a per-connection budget,
 //!   and forgets a connection when it closes;
-//! - its cost is linear in connections: each connection's handler keeps its
-//!   own probe schedule, and nothing walks every connection.
+//! - its cost is linear in connections and bounded node-wide: each
+//!   connection's handler keeps its own probe schedule, nothing walks every
+//!   connection, and scheduled probes stay within a node-wide rate
+//!   ([`Config::with_max_scheduled_probe_rate`], 100 a second by default):
+//!   past that many connections per interval, each is probed less often.
 //!
-//! A dead connection is pruned within [`Config::detection_bound`] while this
-//! node runs on time (an overloaded node judges later, never wrongly); on a fast
+//! A dead connection is pruned within [`Config::detection_bound`] (or
+//! [`Config::detection_bound_at`] on a node with more connections than its
+//! probe rate covers) while this node runs on time (an overloaded node judges later, never wrongly); on a fast
 //! path, typically half an interval plus `max_strikes` minimum timeouts (about
 //! 5 s with the defaults). The decisions live in a pure core, tested with time
 //! passed in.
@@ -79,7 +85,7 @@ mod protocol;
 mod rtt;
 
 pub use behaviour::Behaviour;
-pub use config::{Config, ConfigError, Transport};
-pub use event::{ConnectionFailure, Event, Evidence, Reason, Trigger};
+pub use config::{Config, ConfigError, Transport, DEFAULT_MAX_SCHEDULED_PROBE_RATE};
+pub use event::{ConnectionFailure, Event, Evidence, Overload, Reason, Trigger};
 pub use monitor::ConnectionStats;
 pub use protocol::PROTOCOL;

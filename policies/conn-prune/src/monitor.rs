@@ -21,7 +21,7 @@ use rand::{rngs::SmallRng, RngExt, SeedableRng};
 
 use crate::{
     config::{Config, Transport},
-    event::{ConnectionFailure, Event, Evidence, Reason, Trigger},
+    event::{ConnectionFailure, Event, Evidence, Overload, Reason, Trigger},
     rtt::RttEstimator,
 };
 
@@ -116,18 +116,32 @@ impl Monitored {
     }
 }
 
+/// Connections missing probes at once that are still each judged on their
+/// own, whatever the node's size: a few peers do fail together.
+const MIN_MASS_SILENCE: usize = 8;
+
 /// Whether this node runs its own loop on time, and so can judge its peers.
 ///
-/// The signal is the lateness of this node's own timers: the behaviour's
-/// timer (a heartbeat, at least every `period`) and each handler's probe
-/// deadline. A timer handled `lag` after it was due means the node ran
-/// nothing of ours for `lag`; an answer that arrived meanwhile may still be
-/// unread, so a deadline judged then proves nothing. One timer late by more
-/// than `tolerance` (a quarter of the minimum probe timeout) stops every
-/// verdict until `hold` (twice the maximum probe timeout, longer than any
-/// probe waits) has passed with none late. The heartbeat's period, half the
-/// minimum timeout, makes any stall long enough to hide an answer from a
-/// probe's timeout show as a late heartbeat.
+/// Two signals say it does not:
+/// - **Its own timers run late.** The behaviour's timer (a heartbeat, at
+///   least every `period`) and each handler's probe deadline: a timer
+///   handled `lag` after it was due means the node ran nothing of ours for
+///   `lag`, and an answer that arrived meanwhile may still be unread. The
+///   heartbeat's period, half the minimum timeout, makes any stall long
+///   enough to hide an answer from a probe's timeout show as a late
+///   heartbeat. One timer late by more than `tolerance` (a quarter of the
+///   minimum probe timeout) is enough.
+/// - **Many connections miss at once while some answer late.** A node whose
+///   socket is read late (its CPU saturated with thousands of connections)
+///   runs its timers on time and still misses answers, on many connections
+///   together. More than a tenth of the connections silent (at least
+///   [`MIN_MASS_SILENCE`]) while a suspected connection answered late within
+///   `hold` is that; a real mass death (peers restarting together) answers
+///   nothing late, so it is judged as usual.
+///
+/// Either stops every verdict until `hold` (twice the maximum probe
+/// timeout, longer than any probe waits) has passed with no timer late and
+/// no suspected connection answering late.
 #[derive(Debug)]
 struct Load {
     period: Duration,
@@ -135,6 +149,7 @@ struct Load {
     hold: Duration,
     heartbeat: Option<Instant>,
     overloaded_until: Option<Instant>,
+    last_late_answer: Option<Instant>,
 }
 
 impl Load {
@@ -145,11 +160,26 @@ impl Load {
             hold: config.max_probe_timeout * 2,
             heartbeat: None,
             overloaded_until: None,
+            last_late_answer: None,
         }
     }
 
     fn overloaded(&self, now: Instant) -> bool {
         self.overloaded_until.is_some_and(|until| now < until)
+    }
+
+    /// Stops judging until `hold` from `now`; the event if it was on.
+    fn hold(&mut self, cause: Overload, now: Instant) -> Option<Event> {
+        let started = !self.overloaded(now);
+        self.overloaded_until = Some(now + self.hold);
+        if started {
+            tracing::debug!(?cause, "this node is overloaded: judging stops");
+            return Some(Event::Overloaded {
+                cause,
+                hold: self.hold,
+            });
+        }
+        None
     }
 
     /// A timer of ours ran `lag` after it was due. Returns the event to
@@ -158,14 +188,27 @@ impl Load {
         if lag <= self.tolerance {
             return None;
         }
-        let started = !self.overloaded(now);
-        self.overloaded_until = Some(now + self.hold);
-        if started {
-            tracing::debug!(?lag, "this node is overloaded: judging stops");
-            return Some(Event::Overloaded {
-                late_by: lag,
-                hold: self.hold,
-            });
+        self.hold(Overload::LateTimer { late_by: lag }, now)
+    }
+
+    /// A connection that had missed probes answered.
+    fn on_late_answer(&mut self, now: Instant) {
+        self.last_late_answer = Some(now);
+        if self.overloaded(now) {
+            self.overloaded_until = Some(now + self.hold);
+        }
+    }
+
+    /// A miss would make `silent` of `monitored` connections missing probes.
+    /// Returns the event to report when judging stops; whether to judge the
+    /// miss is then [`Self::overloaded`]'s to say.
+    fn on_silence(&mut self, silent: usize, monitored: usize, now: Instant) -> Option<Event> {
+        let many = silent > MIN_MASS_SILENCE.max(monitored / 10);
+        let answering_late = self
+            .last_late_answer
+            .is_some_and(|at| now.saturating_duration_since(at) < self.hold);
+        if many && answering_late {
+            return self.hold(Overload::ManySilent { silent, monitored }, now);
         }
         None
     }
@@ -182,6 +225,8 @@ pub(crate) struct Monitor {
     /// its connection's is skipped.
     timers: BinaryHeap<Reverse<(Instant, ConnectionId, u32)>>,
     load: Load,
+    /// Connections with a miss since their last answer, not yet pruned.
+    silent: usize,
     actions: VecDeque<Action>,
     rng: SmallRng,
 }
@@ -195,6 +240,7 @@ impl Monitor {
             connections: HashMap::new(),
             peers: HashMap::new(),
             timers: BinaryHeap::new(),
+            silent: 0,
             actions: VecDeque::new(),
             rng: SmallRng::seed_from_u64(seed),
         }
@@ -255,6 +301,9 @@ impl Monitor {
             return;
         };
         self.unlink(connection, &monitored);
+        if monitored.missed > 0 && !monitored.pruned {
+            self.silent -= 1;
+        }
         if self.connections.is_empty() {
             self.load.heartbeat = None;
         }
@@ -320,10 +369,22 @@ impl Monitor {
                 self.actions.push_back(Action::Report(event));
             }
         }
-        let overloaded = self.load.overloaded(now);
+        let monitored_connections = self.connections.len();
         let Some(monitored) = self.connections.get_mut(&connection) else {
             return;
         };
+        if matches!(outcome, ProbeOutcome::Unanswered { .. })
+            && monitored.missed == 0
+            && !monitored.pruned
+        {
+            if let Some(event) = self
+                .load
+                .on_silence(self.silent + 1, monitored_connections, now)
+            {
+                self.actions.push_back(Action::Report(event));
+            }
+        }
+        let overloaded = self.load.overloaded(now);
         monitored.sent = monitored.sent.max(sent);
         if monitored.pruned {
             return;
@@ -347,6 +408,8 @@ impl Monitor {
                 monitored.answered += 1;
                 monitored.timer = monitored.timer.wrapping_add(1);
                 if monitored.missed > 0 {
+                    self.silent -= 1;
+                    self.load.on_late_answer(now);
                     let trigger = monitored.suspicion.unwrap_or(Trigger::Schedule);
                     self.actions.push_back(Action::Report(Event::Recovered {
                         peer,
@@ -372,11 +435,15 @@ impl Monitor {
             }
             // The peer's silence: the one evidence against it.
             ProbeOutcome::Unanswered { .. } => {
+                if monitored.missed == 0 {
+                    self.silent += 1;
+                }
                 monitored.missed += 1;
                 let trigger = *monitored.suspicion.get_or_insert(trigger);
                 let evidence = monitored.evidence(now, trigger);
                 if monitored.missed >= max_strikes {
                     monitored.pruned = true;
+                    self.silent -= 1;
                     tracing::debug!(%peer, ?connection, ?evidence, "pruning an unresponsive connection");
                     self.actions.push_back(Action::Close { peer, connection });
                     self.actions.push_back(Action::Report(Event::Pruned {
@@ -519,7 +586,7 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prober::{Prober, Step};
+    use crate::prober::{Prober, Scheduled, Step};
 
     const MAX_TIMEOUT: Duration = Duration::from_secs(5);
     /// A quarter of the minimum timeout.
@@ -858,7 +925,9 @@ mod tests {
         assert_eq!(
             events(&actions),
             vec![&Event::Overloaded {
-                late_by: TOLERANCE + ms(1),
+                cause: Overload::LateTimer {
+                    late_by: TOLERANCE + ms(1)
+                },
                 hold: HOLD,
             }]
         );
@@ -873,6 +942,86 @@ mod tests {
         // The hold passed without a late timer: judging resumes.
         let actions = h.unanswered(d, ms(20_500));
         assert!(matches!(events(&actions)[..], [Event::Suspected { .. }]));
+    }
+
+    /// 100 WebRTC connections, each answered once at 4 s.
+    fn hundred_answered() -> (Harness, Vec<ConnectionId>) {
+        let mut h = Harness::new(config());
+        let connections: Vec<ConnectionId> = (0..100)
+            .map(|i| h.establish(i, Transport::WebRtc, Duration::ZERO))
+            .collect();
+        for &c in &connections {
+            h.answer(c, ms(7), ms(4000));
+        }
+        (h, connections)
+    }
+
+    fn pruned(actions: &[Action]) -> usize {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Close { .. }))
+            .count()
+    }
+
+    #[test]
+    fn many_connections_silent_while_some_answer_late_stop_judging() {
+        // A saturated node: its socket is read late, so probes on many
+        // connections miss together and some answers come after the deadline.
+        let (mut h, c) = hundred_answered();
+        let mut actions = Vec::new();
+        for (i, &connection) in c[..10].iter().enumerate() {
+            actions.extend(h.unanswered(connection, ms(9000 + i as u64)));
+        }
+        // Ten of a hundred: each judged on its own.
+        assert_eq!(events(&actions).len(), 10);
+        assert!(events(&actions)
+            .iter()
+            .all(|e| matches!(e, Event::Suspected { .. })));
+        // One of them answers late (nine silent); two more go silent.
+        h.answer(c[0], ms(1200), ms(9100));
+        actions = h.unanswered(c[10], ms(9200));
+        assert!(matches!(events(&actions)[..], [Event::Suspected { .. }]));
+        actions = h.unanswered(c[11], ms(9201));
+        assert_eq!(
+            events(&actions),
+            vec![&Event::Overloaded {
+                cause: Overload::ManySilent {
+                    silent: 11,
+                    monitored: 100,
+                },
+                hold: HOLD,
+            }]
+        );
+        // Misses count for nothing while late answers go on, however long.
+        let mut at = 9300;
+        for round in 0..30 {
+            for &connection in &c[1..40] {
+                actions = h.unanswered(connection, ms(at));
+                assert_eq!(pruned(&actions), 0, "round {round}");
+                assert!(events(&actions).is_empty(), "{actions:?}");
+                at += 10;
+            }
+            h.answer(c[40 + round], ms(900), ms(at));
+        }
+        assert_eq!(h.monitor.stats(c[1]).unwrap().missed_in_a_row, 1);
+    }
+
+    #[test]
+    fn many_connections_dying_together_are_judged_as_usual() {
+        // Half the peers restart at once: nothing answers late.
+        let (mut h, c) = hundred_answered();
+        let mut pruned_total = 0;
+        for strike in 0..3u64 {
+            for (i, &connection) in c[..50].iter().enumerate() {
+                let actions = h.unanswered(connection, ms(9000 + strike * 1200 + i as u64));
+                assert!(!events(&actions)
+                    .iter()
+                    .any(|e| matches!(e, Event::Overloaded { .. })));
+                pruned_total += pruned(&actions);
+            }
+        }
+        assert_eq!(pruned_total, 50);
+        assert_eq!(h.monitor.silent, 0);
     }
 
     #[test]
@@ -892,7 +1041,7 @@ mod tests {
         assert_eq!(
             events(&h.drain()),
             vec![&Event::Overloaded {
-                late_by: ms(9000),
+                cause: Overload::LateTimer { late_by: ms(9000) },
                 hold: HOLD,
             }]
         );
@@ -1087,7 +1236,7 @@ mod tests {
     fn dead_connection_pruned_after(config: &Config, seed: u64) -> Option<Duration> {
         let t0 = Instant::now();
         let mut monitor = Monitor::new(config.clone(), seed);
-        let mut prober = Prober::new(config, Transport::WebRtc, seed, t0);
+        let mut prober = Prober::new(config, Transport::WebRtc, &Scheduled::default(), seed, t0);
         let connection = ConnectionId::new_unchecked(1);
         monitor.on_established(PeerId::random(), connection, Transport::WebRtc, t0);
         let bound = config.detection_bound(Transport::WebRtc).unwrap();

@@ -7,11 +7,49 @@
 //! costs the swarm nothing: no `NotifyHandler` (which makes the swarm look the
 //! connection up among all of its peers) and no event until the probe ends.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
 
 use rand::{rngs::SmallRng, RngExt, SeedableRng};
 
-use crate::{config::Config, event::Trigger, rtt::RttEstimator, Transport};
+use crate::{
+    config::{self, Config},
+    event::Trigger,
+    rtt::RttEstimator,
+    Transport,
+};
+
+/// How many connections of one behaviour are probed on a schedule. Each
+/// prober counts itself while it lives, so that it can space its probes by
+/// the node-wide rate with one atomic read, without asking the behaviour.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scheduled(Arc<AtomicUsize>);
+
+impl Scheduled {
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn join(&self) -> Member {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Member(self.0.clone())
+    }
+}
+
+/// One prober's place in [`Scheduled`], given back when it is dropped.
+#[derive(Debug)]
+struct Member(Arc<AtomicUsize>);
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Identifies one probe of one connection (the handler's count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,7 +80,10 @@ struct Current {
 /// The probe timing of one connection.
 #[derive(Debug)]
 pub(crate) struct Prober {
-    interval: Option<Duration>,
+    /// The configured interval, and this prober's place among the
+    /// connections that share the node-wide rate.
+    interval: Option<(Duration, Member)>,
+    max_rate: Option<u32>,
     jitter: f64,
     min_timeout: Duration,
     max_timeout: Duration,
@@ -54,14 +95,26 @@ pub(crate) struct Prober {
     /// The latest probe, until it is answered, fails or expires.
     current: Option<Current>,
     last_start: Option<Instant>,
+    /// Late answers since the last answer in time: each doubles the timeout.
+    backoff: u8,
     started: u32,
 }
 
 impl Prober {
-    /// A connection of `transport`, established `now`; `seed` drives its jitter.
-    pub(crate) fn new(config: &Config, transport: Transport, seed: u64, now: Instant) -> Self {
+    /// A connection of `transport`, established `now`, among the `scheduled`
+    /// connections of its behaviour; `seed` drives its jitter.
+    pub(crate) fn new(
+        config: &Config,
+        transport: Transport,
+        scheduled: &Scheduled,
+        seed: u64,
+        now: Instant,
+    ) -> Self {
         let mut prober = Self {
-            interval: config.probe_interval(transport),
+            interval: config
+                .probe_interval(transport)
+                .map(|interval| (interval, scheduled.join())),
+            max_rate: config.max_scheduled_probe_rate,
             jitter: config.jitter,
             min_timeout: config.min_probe_timeout,
             max_timeout: config.max_probe_timeout,
@@ -71,6 +124,7 @@ impl Prober {
             next: None,
             current: None,
             last_start: None,
+            backoff: 0,
             started: 0,
         };
         prober.reschedule(now);
@@ -129,18 +183,40 @@ impl Prober {
         self.current = Some(Current {
             probe,
             trigger,
-            deadline: now + self.rtt.timeout(self.min_timeout, self.max_timeout),
+            deadline: now + self.timeout_now(),
         });
         Some(Step::Start { probe, trigger })
     }
 
     /// `probe` was answered, `rtt` after it started if that is a round trip;
-    /// a late answer (after [`Step::Expired`]) included.
-    pub(crate) fn on_answer(&mut self, probe: ProbeId, rtt: Option<Duration>, now: Instant) {
-        if let Some(rtt) = rtt {
-            self.rtt.on_sample(rtt);
-        }
+    /// a late answer (after [`Step::Expired`]) included. Returns the RTT
+    /// sample it gave, if any.
+    ///
+    /// Only an answer in time is a sample. One that comes after its deadline
+    /// may have waited on this node (a task stalled, a socket read late) as
+    /// much as on the path, so, as TCP does with a retransmitted segment
+    /// (Karn's rule), it teaches no RTT; it doubles the timeout instead,
+    /// until an answer comes in time. A slow path is still learnt, a stall
+    /// is not mistaken for one.
+    pub(crate) fn on_answer(
+        &mut self,
+        probe: ProbeId,
+        rtt: Option<Duration>,
+        now: Instant,
+    ) -> Option<Duration> {
+        let in_time = self
+            .current
+            .is_some_and(|c| c.probe == probe && now <= c.deadline);
+        let sample = if in_time {
+            self.backoff = 0;
+            rtt.inspect(|rtt| self.rtt.on_sample(*rtt))
+        } else {
+            // Past 2^8 the maximum timeout bounds it anyway.
+            self.backoff = (self.backoff + 1).min(8);
+            None
+        };
         self.end(probe, now);
+        sample
     }
 
     /// `probe` failed without telling anything of the remote: it is retried
@@ -158,18 +234,21 @@ impl Prober {
     }
 
     fn reschedule(&mut self, now: Instant) {
-        self.next = self.interval.map(|i| {
+        self.next = self.interval.as_ref().map(|(interval, member)| {
+            let connections = member.0.load(Ordering::Relaxed);
+            let interval = config::spread(*interval, self.max_rate, connections);
             (
-                now + jittered(&mut self.rng, self.jitter, i),
+                now + jittered(&mut self.rng, self.jitter, interval),
                 Trigger::Schedule,
             )
         });
     }
 
-    /// The wait for an answer to a new probe, as the RTT measured so far sets it.
-    #[cfg(test)]
-    pub(crate) fn timeout(&self) -> Duration {
-        self.rtt.timeout(self.min_timeout, self.max_timeout)
+    /// The wait for an answer to a new probe, as the RTT measured so far and
+    /// any backoff set it.
+    pub(crate) fn timeout_now(&self) -> Duration {
+        let timeout = self.rtt.timeout(self.min_timeout, self.max_timeout);
+        (timeout * (1 << self.backoff)).min(self.max_timeout)
     }
 }
 
@@ -215,8 +294,8 @@ mod tests {
     #[test]
     fn webrtc_is_probed_on_schedule_and_quic_is_not_by_default() {
         let t0 = Instant::now();
-        let mut webrtc = Prober::new(&config(), Transport::WebRtc, 1, t0);
-        let quic = Prober::new(&config(), Transport::Quic, 1, t0);
+        let mut webrtc = Prober::new(&config(), Transport::WebRtc, &Scheduled::default(), 1, t0);
+        let quic = Prober::new(&config(), Transport::Quic, &Scheduled::default(), 1, t0);
         assert_eq!(quic.poll_timeout(), None);
         assert_eq!(webrtc.poll_timeout(), Some(t0 + INTERVAL));
         assert!(steps(&mut webrtc, t0 + INTERVAL - ms(1)).is_empty());
@@ -235,12 +314,34 @@ mod tests {
     }
 
     #[test]
+    fn probers_space_their_schedule_by_the_node_wide_rate() {
+        let t0 = Instant::now();
+        let config = config().with_max_scheduled_probe_rate(Some(2));
+        let scheduled = Scheduled::default();
+        // 8 connections at 4 s fit in 2 probes a second; the ninth does not.
+        let probers: Vec<Prober> = (0..9)
+            .map(|seed| Prober::new(&config, Transport::WebRtc, &scheduled, seed, t0))
+            .collect();
+        assert_eq!(scheduled.get(), 9);
+        assert!(probers[..8]
+            .iter()
+            .all(|p| p.poll_timeout() == Some(t0 + INTERVAL)));
+        assert_eq!(probers[8].poll_timeout(), Some(t0 + ms(4500)));
+        // Unprobed transports do not count; dropped probers give their place back.
+        let tcp = Prober::new(&config, Transport::Tcp, &scheduled, 9, t0);
+        assert_eq!(scheduled.get(), 9);
+        drop(tcp);
+        drop(probers);
+        assert_eq!(scheduled.get(), 0);
+    }
+
+    #[test]
     fn jitter_spreads_probes_within_its_bounds() {
         let t0 = Instant::now();
         let config = config().with_jitter(0.2);
         let firsts: Vec<Duration> = (0..200)
             .map(|seed| {
-                Prober::new(&config, Transport::WebRtc, seed, t0)
+                Prober::new(&config, Transport::WebRtc, &Scheduled::default(), seed, t0)
                     .poll_timeout()
                     .unwrap()
                     - t0
@@ -255,7 +356,7 @@ mod tests {
     #[test]
     fn an_unanswered_probe_expires_at_its_deadline_with_the_lateness_of_the_judgement() {
         let t0 = Instant::now();
-        let mut p = Prober::new(&config(), Transport::WebRtc, 1, t0);
+        let mut p = Prober::new(&config(), Transport::WebRtc, &Scheduled::default(), 1, t0);
         steps(&mut p, t0 + INTERVAL);
         p.on_answer(ProbeId(0), Some(ms(10)), t0 + INTERVAL + ms(10));
         let second = t0 + INTERVAL * 2 + ms(10);
@@ -276,9 +377,13 @@ mod tests {
             p.poll_timeout(),
             Some(second + MIN_TIMEOUT + ms(300) + INTERVAL)
         );
-        // A late answer teaches the RTT and changes nothing else.
-        p.on_answer(ProbeId(1), Some(ms(1500)), second + ms(1500));
-        assert!(p.timeout() > MIN_TIMEOUT);
+        // A late answer teaches no RTT (it may have waited on this node):
+        // it doubles the timeout, and changes nothing else.
+        assert_eq!(
+            p.on_answer(ProbeId(1), Some(ms(1500)), second + ms(1500)),
+            None
+        );
+        assert_eq!(p.timeout_now(), MIN_TIMEOUT * 2);
         assert_eq!(
             p.poll_timeout(),
             Some(second + MIN_TIMEOUT + ms(300) + INTERVAL)
@@ -286,23 +391,88 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_read_after_its_deadline_is_no_sample_even_before_it_was_judged() {
+        // The node stalled 3 s just after a probe went out: the answer and
+        // the deadline are handled in the same late pass, answer first.
+        let t0 = Instant::now();
+        let mut p = Prober::new(&config(), Transport::WebRtc, &Scheduled::default(), 1, t0);
+        steps(&mut p, t0 + INTERVAL);
+        assert_eq!(
+            p.on_answer(ProbeId(0), Some(ms(2)), t0 + INTERVAL + ms(2)),
+            Some(ms(2))
+        );
+        let sent = t0 + INTERVAL * 2 + ms(2);
+        steps(&mut p, sent);
+        assert_eq!(p.timeout_now(), MIN_TIMEOUT);
+        assert_eq!(
+            p.on_answer(ProbeId(1), Some(ms(3000)), sent + ms(3000)),
+            None
+        );
+        assert!(
+            steps(&mut p, sent + ms(3000)).is_empty(),
+            "answered: no expiry"
+        );
+        assert_eq!(p.timeout_now(), MIN_TIMEOUT * 2);
+        // The next answer in time: the backoff ends, the RTT was never inflated.
+        let third = p.poll_timeout().unwrap();
+        steps(&mut p, third);
+        assert_eq!(
+            p.on_answer(ProbeId(2), Some(ms(2)), third + ms(2)),
+            Some(ms(2))
+        );
+        assert_eq!(p.timeout_now(), MIN_TIMEOUT);
+    }
+
+    #[test]
+    fn a_slow_path_is_learnt_through_the_backoff() {
+        // The RTT jumps from 2 ms to 1.5 s: late answers double the timeout
+        // until answers come in time, and then teach the RTT.
+        let t0 = Instant::now();
+        let mut p = Prober::new(&config(), Transport::WebRtc, &Scheduled::default(), 1, t0);
+        let at = p.poll_timeout().unwrap();
+        steps(&mut p, at);
+        p.on_answer(ProbeId(0), Some(ms(2)), at + ms(2));
+        let mut samples = Vec::new();
+        for i in 1..6 {
+            let at = p.poll_timeout().unwrap();
+            steps(&mut p, at);
+            let deadline = p.poll_timeout().unwrap();
+            if deadline >= at + ms(1500) {
+                samples.push(p.on_answer(ProbeId(i), Some(ms(1500)), at + ms(1500)));
+            } else {
+                assert!(matches!(
+                    steps(&mut p, deadline)[..],
+                    [Step::Expired { .. }]
+                ));
+                samples.push(p.on_answer(ProbeId(i), Some(ms(1500)), at + ms(1500)));
+            }
+        }
+        assert_eq!(samples[0], None);
+        assert!(
+            samples[1..].iter().all(|s| *s == Some(ms(1500))),
+            "{samples:?}"
+        );
+        assert!(p.timeout_now() > ms(1500));
+    }
+
+    #[test]
     fn the_timeout_follows_the_rtt() {
         let t0 = Instant::now();
-        let mut p = Prober::new(&config(), Transport::WebRtc, 1, t0);
+        let mut p = Prober::new(&config(), Transport::WebRtc, &Scheduled::default(), 1, t0);
         for i in 0..20 {
             let at = p.poll_timeout().unwrap();
             assert_eq!(steps(&mut p, at), vec![start(i, Trigger::Schedule)]);
             p.on_answer(ProbeId(i), Some(ms(600)), at + ms(600));
         }
         // 600 ms RTT: about 3 RTTs, not the 1 s minimum.
-        let timeout = p.timeout();
+        let timeout = p.timeout_now();
         assert!(timeout > ms(1700) && timeout < MAX_TIMEOUT, "{timeout:?}");
     }
 
     #[test]
     fn requests_start_at_once_but_never_closer_than_the_gap_and_coalesce() {
         let t0 = Instant::now();
-        let mut p = Prober::new(&config(), Transport::Tcp, 1, t0);
+        let mut p = Prober::new(&config(), Transport::Tcp, &Scheduled::default(), 1, t0);
         p.request(Trigger::Suspect, t0 + ms(10));
         assert_eq!(steps(&mut p, t0 + ms(10)), vec![start(0, Trigger::Suspect)]);
         // While that probe waits, another request adds nothing.
@@ -322,7 +492,7 @@ mod tests {
     #[test]
     fn a_request_comes_before_a_later_scheduled_probe() {
         let t0 = Instant::now();
-        let mut p = Prober::new(&config(), Transport::WebRtc, 1, t0);
+        let mut p = Prober::new(&config(), Transport::WebRtc, &Scheduled::default(), 1, t0);
         p.request(Trigger::NewerConnection, t0 + ms(5));
         assert_eq!(p.poll_timeout(), Some(t0 + ms(5)));
         assert_eq!(
@@ -334,7 +504,7 @@ mod tests {
     #[test]
     fn a_failed_probe_is_retried_as_the_schedule_allows() {
         let t0 = Instant::now();
-        let mut p = Prober::new(&config(), Transport::WebRtc, 1, t0);
+        let mut p = Prober::new(&config(), Transport::WebRtc, &Scheduled::default(), 1, t0);
         steps(&mut p, t0 + INTERVAL);
         p.on_failed(ProbeId(0), t0 + INTERVAL + ms(1));
         // Not at once: one interval later, like any probe.

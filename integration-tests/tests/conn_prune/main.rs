@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod healthy;
+mod stalled;
 mod unsignalled;
 
 use std::time::{Duration, Instant};

@@ -78,3 +78,73 @@ async fn a_peer_without_the_policy_is_probed_and_never_pruned() {
         assert!(stats.rtt.is_some());
     }
 }
+
+#[tokio::test]
+async fn slow_lossy_paths_keep_their_connections() {
+    init();
+    // A far peer on a bad path: 200 ms round trips, 5 % loss each way, at
+    // the default timeouts and strikes (only the interval is shortened), to
+    // a peer with the policy (pings on a kept stream) and to one without it
+    // (a negotiation per probe), over QUIC and WebRTC-direct.
+    let slow_lossy = Faults {
+        loss: 0.05,
+        delay: Duration::from_millis(100),
+        ..Faults::default()
+    };
+    let every_500ms = Some(Duration::from_millis(500));
+    let config = Config::default()
+        .with_probe_interval(Transport::Quic, every_500ms)
+        .with_probe_interval(Transport::WebRtc, every_500ms);
+    for transport in [TransportKind::Quic, TransportKind::WebRtc] {
+        let mut with_policy = pruning_node(transport, config.clone()).await;
+        let plain = plain_node(transport).await;
+        let mut node = pruning_node(transport, config.clone()).await;
+        let (to_policy, a) = node
+            .connect_through_proxy(with_policy.peer_id(), with_policy.addr(), CONNECT)
+            .await
+            .unwrap();
+        let (to_plain, b) = node
+            .connect_through_proxy(plain.peer_id(), plain.addr(), CONNECT)
+            .await
+            .unwrap();
+        let a_remote = with_policy
+            .wait_established(node.peer_id(), CONNECT)
+            .await
+            .unwrap();
+        for direction in Direction::BOTH {
+            to_policy.set_faults(direction, slow_lossy);
+            to_plain.set_faults(direction, slow_lossy);
+        }
+        // Rounds until each path lost packets both ways, so the claim is
+        // about a lossy path.
+        let mut rounds = ROUNDS;
+        loop {
+            wait_answered(&node, a, rounds).await;
+            wait_answered(&node, b, rounds).await;
+            let lost = |p: &testkit::UdpProxy| {
+                Direction::BOTH
+                    .into_iter()
+                    .all(|direction| p.counts(direction).dropped > 0)
+            };
+            if lost(&to_policy) && lost(&to_plain) {
+                break;
+            }
+            rounds += 5;
+            assert!(
+                rounds <= 10 * ROUNDS,
+                "{transport}: no loss in {rounds} rounds"
+            );
+        }
+        assert_kept(&mut node, a, Duration::from_millis(100)).await;
+        assert_kept(&mut node, b, Duration::from_millis(100)).await;
+        assert_kept(&mut with_policy, a_remote, Duration::from_millis(100)).await;
+        for connection in [a, b] {
+            let stats = stats(&node, connection).await.unwrap();
+            let rtt = stats.rtt.unwrap();
+            assert!(
+                rtt >= Duration::from_millis(150),
+                "{transport}: the path's RTT not learnt: {stats:?}"
+            );
+        }
+    }
+}

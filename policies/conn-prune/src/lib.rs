@@ -76,6 +76,9 @@ mod behaviour;
 mod budget;
 mod config;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 #[cfg(feature = "metrics")]
 mod metrics;

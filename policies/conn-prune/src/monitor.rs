@@ -561,6 +561,21 @@ impl Monitor {
         self.connections.len()
     }
 
+    /// The count of silent connections the core keeps.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn silent(&self) -> usize {
+        self.silent
+    }
+
+    /// The silent connections, counted from the records.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn silent_by_records(&self) -> usize {
+        self.connections
+            .values()
+            .filter(|m| m.missed > 0 && !m.pruned)
+            .count()
+    }
+
     /// Asks `connection`'s handler for a probe, unless one is asked for already.
     fn trigger(&mut self, connection: ConnectionId, trigger: Trigger) -> bool {
         let Some(monitored) = self.connections.get_mut(&connection) else {
@@ -1021,7 +1036,8 @@ mod tests {
             }
         }
         assert_eq!(pruned_total, 50);
-        assert_eq!(h.monitor.silent, 0);
+        assert_eq!(h.monitor.silent(), 0);
+        assert_eq!(h.monitor.silent_by_records(), 0);
     }
 
     #[test]

@@ -31,7 +31,7 @@ async fn x_retries_within_the_backoff_and_rejoins_through_the_first_peer_back() 
         "{reason:?}"
     );
     let degraded = Instant::now();
-    let dials_then = x.with(|s| s.behaviour().dht.stats().dials).await;
+    let then = x.with(|s| s.behaviour().dht.stats()).await;
 
     // Nothing answers for a while: X keeps trying, within the backoff.
     x.expect_none(
@@ -46,13 +46,17 @@ async fn x_retries_within_the_backoff_and_rejoins_through_the_first_peer_back() 
     )
     .await
     .unwrap();
-    let dials = x.with(|s| s.behaviour().dht.stats().dials).await - dials_then;
+    let now = x.with(|s| s.behaviour().dht.stats()).await;
+    let (attempts, dials) = (now.attempts - then.attempts, now.dials - then.dials);
     let bound = config.max_dials_within(degraded.elapsed()) as u64;
     println!(
-        "{dials} dials in {:?} with every bootstrap peer dead; bound {bound}",
+        "{attempts} attempts, {dials} dials in {:?} with every bootstrap peer dead; bound {bound}",
         degraded.elapsed()
     );
-    assert!(dials >= 4, "X gave up: {dials} dials");
+    // Each attempt dials the peers with no dial in flight; a dial the swarm
+    // drops because Kademlia's own dial to that peer is in flight is not
+    // the policy's and not counted, so the dials alone may stay at 0.
+    assert!(attempts >= 4, "X gave up: {attempts} attempts");
     assert!(dials <= bound, "{dials} dials, backoff bound {bound}");
 
     // One bootstrap peer comes back.

@@ -2,7 +2,7 @@
 //! forwards, with the [`Recovery`] core fed from what passes through.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     num::NonZeroUsize,
     sync::Arc,
     task::{Context, Poll, Waker},
@@ -16,8 +16,8 @@ use libp2p_identity::PeerId;
 use libp2p_kad::{self as kad, store::RecordStore, QueryResult};
 use libp2p_swarm::{
     dial_opts::{DialOpts, PeerCondition},
-    ConnectionClosed, ConnectionDenied, ConnectionError, ConnectionId, FromSwarm, NetworkBehaviour,
-    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    ConnectionClosed, ConnectionDenied, ConnectionError, ConnectionId, DialError, FromSwarm,
+    NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 
 use crate::{
@@ -53,6 +53,8 @@ pub struct Behaviour<S: RecordStore + Send + 'static = kad::store::MemoryStore> 
     fetching: Option<Fetch>,
     memory: Option<Memory>,
     connected: HashSet<PeerId>,
+    /// The recovery's dials in flight, by the connection the swarm gives them.
+    dials: HashMap<ConnectionId, PeerId>,
     listen_addrs: usize,
     /// The lookup that confirms a recovery.
     lookup: Option<kad::QueryId>,
@@ -94,6 +96,7 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
             recovery,
             check_interval,
             connected: HashSet::new(),
+            dials: HashMap::new(),
             listen_addrs: 0,
             lookup: None,
             next_check: Instant::now() + check_interval,
@@ -243,12 +246,14 @@ impl<S: RecordStore + Send + 'static> Behaviour<S> {
                     self.kad.add_address(&peer, addr);
                 }
             }
-            Action::Dial { peer, addresses } => self.pending.push_back(ToSwarm::Dial {
-                opts: DialOpts::peer_id(peer)
+            Action::Dial { peer, addresses } => {
+                let opts = DialOpts::peer_id(peer)
                     .addresses(addresses)
                     .condition(PeerCondition::DisconnectedAndNotDialing)
-                    .build(),
-            }),
+                    .build();
+                self.dials.insert(opts.connection_id(), peer);
+                self.pending.push_back(ToSwarm::Dial { opts });
+            }
             Action::Bootstrap { confirm_through } => {
                 if self.kad.bootstrap().is_err() {
                     self.recovery.on_bootstrap_failed(Instant::now());
@@ -404,11 +409,21 @@ impl<S: RecordStore + Send + 'static> NetworkBehaviour for Behaviour<S> {
         self.kad.on_swarm_event(event);
         match event {
             FromSwarm::ConnectionEstablished(e) => {
+                self.dials.remove(&e.connection_id);
                 if self.connected.insert(e.peer_id) {
                     self.recovery.on_connected(e.peer_id);
                 }
             }
             FromSwarm::ConnectionClosed(e) => self.on_connection_closed(&e),
+            FromSwarm::DialFailure(e) => {
+                let Some(peer) = self.dials.remove(&e.connection_id) else {
+                    return;
+                };
+                // Dropped unsent because a dial to the peer was in flight:
+                // no dial happened.
+                let happened = !matches!(e.error, DialError::DialPeerConditionFalse(_));
+                self.recovery.on_dial_failed(peer, happened);
+            }
             FromSwarm::NewListenAddr(_) => {
                 self.listen_addrs += 1;
                 if self.listen_addrs == 1 {

@@ -61,6 +61,9 @@ pub struct RecoveryStats {
 struct Episode {
     since: Instant,
     attempts: u32,
+    /// The attempt the backoff counts from: it starts over when the node
+    /// gets an address back, while the attempts' numbers go on.
+    backoff_from: u32,
     next_attempt: Instant,
     /// A bootstrap and its confirming lookup are running.
     bootstrapping: bool,
@@ -76,6 +79,9 @@ pub(crate) struct Recovery {
     /// Bootstrap peers and their addresses, from the config and the source.
     bootstrap: Vec<(PeerId, Vec<Multiaddr>)>,
     connected_bootstrap: HashSet<PeerId>,
+    /// Bootstrap peers with a dial of ours in flight: not dialed again
+    /// until it ends, so that a dial the swarm would drop is never counted.
+    dialing: HashSet<PeerId>,
     health: Health,
     episode: Option<Episode>,
     stats: RecoveryStats,
@@ -90,6 +96,7 @@ impl Recovery {
             has_source: config.source.is_some(),
             bootstrap: Vec::new(),
             connected_bootstrap: HashSet::new(),
+            dialing: HashSet::new(),
             health: Health::default(),
             episode: None,
             stats: RecoveryStats::default(),
@@ -152,8 +159,18 @@ impl Recovery {
         if !self.is_bootstrap(peer) {
             return;
         }
+        self.dialing.remove(&peer);
         self.connected_bootstrap.insert(peer);
         self.bootstrap_if_degraded(Some(peer));
+    }
+
+    /// A dial of ours to `peer` ended without a connection; `happened` is
+    /// false when the swarm dropped it unsent (a dial to the peer already
+    /// in flight, someone else's), so it is not counted.
+    pub(crate) fn on_dial_failed(&mut self, peer: PeerId, happened: bool) {
+        if self.dialing.remove(&peer) && !happened {
+            self.stats.dials = self.stats.dials.saturating_sub(1);
+        }
     }
 
     /// A peer's last connection closed; `lost` if it failed (timeout, reset)
@@ -185,10 +202,11 @@ impl Recovery {
     }
 
     /// The node listens again after it had no address: the network may be
-    /// back, so a recovery in progress retries at once from the first delay.
+    /// back, so a recovery in progress retries at once, its backoff from the
+    /// first delay (the attempts' numbers go on).
     pub(crate) fn on_listen_addr_after_none(&mut self, now: Instant) {
         if let Some(episode) = &mut self.episode {
-            episode.attempts = 0;
+            episode.backoff_from = episode.attempts;
             episode.next_attempt = now;
             self.attempt(now);
         }
@@ -225,6 +243,7 @@ impl Recovery {
         self.episode = Some(Episode {
             since: now,
             attempts: 0,
+            backoff_from: 0,
             next_attempt: now,
             bootstrapping: false,
             confirming_fresh: false,
@@ -248,7 +267,7 @@ impl Recovery {
         };
         episode.attempts += 1;
         let attempt = episode.attempts;
-        let next_in = backoff::delay(&self.config, attempt, &mut self.rng);
+        let next_in = backoff::delay(&self.config, attempt - episode.backoff_from, &mut self.rng);
         episode.next_attempt = now + next_in;
         self.stats.attempts += 1;
 
@@ -257,12 +276,19 @@ impl Recovery {
         let mut candidates: Vec<&(PeerId, Vec<Multiaddr>)> = self
             .bootstrap
             .iter()
-            .filter(|(peer, _)| !self.connected_bootstrap.contains(peer))
+            .filter(|(peer, _)| {
+                !self.connected_bootstrap.contains(peer) && !self.dialing.contains(peer)
+            })
             .collect();
         candidates.shuffle(&mut self.rng);
-        candidates.truncate(self.config.max_parallel_dials);
+        candidates.truncate(
+            self.config
+                .max_parallel_dials
+                .saturating_sub(self.dialing.len()),
+        );
         let dialed = candidates.len();
         for (peer, addresses) in candidates {
+            self.dialing.insert(*peer);
             self.actions.push_back(Action::Dial {
                 peer: *peer,
                 addresses: addresses.clone(),
@@ -343,6 +369,15 @@ mod tests {
 
         fn drain(&mut self) -> Vec<Action> {
             std::iter::from_fn(|| self.recovery.poll_action()).collect()
+        }
+
+        /// Every dial in `actions` failed, as dials to dead peers do.
+        fn fail_dials(&mut self, actions: &[Action]) {
+            for action in actions {
+                if let Action::Dial { peer, .. } = action {
+                    self.recovery.on_dial_failed(*peer, true);
+                }
+            }
         }
 
         fn health(
@@ -461,7 +496,8 @@ mod tests {
         let minute = Duration::from_secs(60);
         let bound = config.max_dials_within(minute);
         let mut h = Harness::new(config);
-        h.health(0, 0, Duration::ZERO);
+        let actions = h.health(0, 0, Duration::ZERO);
+        h.fail_dials(&actions);
         let mut attempt_times = vec![Duration::ZERO];
         while let Some(next) = h.recovery.poll_timeout() {
             let offset = next - h.start;
@@ -469,7 +505,8 @@ mod tests {
                 break;
             }
             h.recovery.handle_timeout(next);
-            h.drain();
+            let actions = h.drain();
+            h.fail_dials(&actions);
             attempt_times.push(offset);
         }
         let dials = h.recovery.stats().dials as usize;
@@ -577,6 +614,45 @@ mod tests {
     }
 
     #[test]
+    fn a_dial_in_flight_is_not_repeated_and_a_dropped_one_is_not_counted() {
+        let mut h = Harness::new(config());
+        let first = h.health(0, 0, Duration::ZERO);
+        assert_eq!(dials(&first), 2);
+        // A QUIC dial to a stopped peer waits out its handshake: the next
+        // attempt comes while both are in flight, and dials neither again.
+        let next = h.recovery.poll_timeout().unwrap();
+        h.recovery.handle_timeout(next);
+        let second = h.drain();
+        assert_eq!(dials(&second), 0);
+        assert!(second.iter().any(|a| matches!(
+            a,
+            Action::Report(Event::Retrying {
+                attempt: 2,
+                dialed: 0,
+                ..
+            })
+        )));
+        assert_eq!(h.recovery.stats().dials, 2);
+        // The swarm dropped one unsent (someone else's dial to that peer was
+        // in flight): it did not happen. The other failed after it was sent.
+        let dialed: Vec<PeerId> = first
+            .iter()
+            .filter_map(|a| match a {
+                Action::Dial { peer, .. } => Some(*peer),
+                _ => None,
+            })
+            .collect();
+        h.recovery.on_dial_failed(dialed[0], false);
+        h.recovery.on_dial_failed(dialed[1], true);
+        assert_eq!(h.recovery.stats().dials, 1);
+        // Nothing in flight: the next attempt dials both.
+        let next = h.recovery.poll_timeout().unwrap();
+        h.recovery.handle_timeout(next);
+        assert_eq!(dials(&h.drain()), 2);
+        assert_eq!(h.recovery.stats().dials, 3);
+    }
+
+    #[test]
     fn a_depleted_table_degrades_even_with_connections() {
         let mut h = Harness::new(config());
         let actions = h.health(4, 0, Duration::ZERO);
@@ -592,21 +668,24 @@ mod tests {
     #[test]
     fn a_listen_address_after_none_retries_at_once_from_the_first_delay() {
         let mut h = Harness::new(config());
-        h.health(0, 0, Duration::ZERO);
+        let actions = h.health(0, 0, Duration::ZERO);
+        h.fail_dials(&actions);
         // Far into the backoff.
         for _ in 0..10 {
             let next = h.recovery.poll_timeout().unwrap();
             h.recovery.handle_timeout(next);
+            let actions = h.drain();
+            h.fail_dials(&actions);
         }
-        h.drain();
         let late = h.recovery.poll_timeout().unwrap() - h.start;
         let now = late - ms(1000);
         h.recovery.on_listen_addr_after_none(h.at(now));
         let actions = h.drain();
         assert_eq!(dials(&actions), 2);
+        // The twelfth attempt, not a second first one.
         assert!(matches!(
             actions.last(),
-            Some(Action::Report(Event::Retrying { attempt: 1, .. }))
+            Some(Action::Report(Event::Retrying { attempt: 12, .. }))
         ));
         assert!(h.recovery.poll_timeout().unwrap() - h.start <= now + ms(500));
 

@@ -255,6 +255,12 @@ impl Registry {
         })
     }
 
+    /// How many connections are stale, as the registry counts them.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn stale_count(&self) -> usize {
+        self.stale
+    }
+
     pub(crate) fn is_stale(&self, connection: ConnectionId) -> bool {
         self.stale > 0
             && self

@@ -6,6 +6,7 @@
 use std::{
     collections::VecDeque,
     convert::Infallible,
+    future::Future,
     io, iter,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -98,6 +99,41 @@ impl OutboundUpgrade<Stream> for ProbeUpgrade {
 
 type Ping = BoxFuture<'static, (ProbeId, Trigger, Instant, Option<io::Result<Stream>>)>;
 
+/// A set of futures that allocates nothing until its first push: most
+/// connections never serve a probe, nor close a kept stream, nor (to peers
+/// without the policy) ping one, and an empty `FuturesUnordered` already
+/// holds two allocations.
+struct Lazy<F>(Option<FuturesUnordered<F>>);
+
+impl<F> Default for Lazy<F> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<F: Future + Unpin> Lazy<F> {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, FuturesUnordered::len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, future: F) {
+        self.0
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(future);
+    }
+
+    fn poll_next_unpin(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        match &mut self.0 {
+            Some(set) => set.poll_next_unpin(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
 /// The connection handler of [`crate::Behaviour`].
 pub struct Handler {
     prober: Prober,
@@ -113,10 +149,10 @@ pub struct Handler {
     granted: Option<(ProbeId, Arc<AtomicBool>)>,
     /// The kept probe stream, when no ping is on it.
     idle: Option<Stream>,
-    pinging: FuturesUnordered<Ping>,
+    pinging: Lazy<Ping>,
     outcomes: VecDeque<Outcome>,
-    serving: FuturesUnordered<BoxFuture<'static, ()>>,
-    closing: FuturesUnordered<BoxFuture<'static, ()>>,
+    serving: Lazy<BoxFuture<'static, ()>>,
+    closing: Lazy<BoxFuture<'static, ()>>,
 }
 
 impl Handler {
@@ -137,10 +173,10 @@ impl Handler {
             to_open: VecDeque::new(),
             granted: None,
             idle: None,
-            pinging: FuturesUnordered::new(),
+            pinging: Lazy::default(),
             outcomes: VecDeque::new(),
-            serving: FuturesUnordered::new(),
-            closing: FuturesUnordered::new(),
+            serving: Lazy::default(),
+            closing: Lazy::default(),
         }
     }
 

@@ -14,6 +14,7 @@ mod bad_input;
 mod leaks;
 mod limits;
 mod starvation;
+mod swarm_order;
 
 use std::{collections::HashMap, time::Duration};
 

@@ -19,11 +19,11 @@ const THRESHOLD: Duration = Duration::from_millis(500);
 const WELL_BEFORE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Streams the remote's application holds open.
-type Held = Arc<Mutex<Vec<Stream>>>;
+pub(super) type Held = Arc<Mutex<Vec<Stream>>>;
 
 /// A remote that lets a peer open two streams per QUIC connection, and
 /// holds every inbound alpha stream until told to let go.
-async fn stingy_remote() -> (CountedNode, Held) {
+pub(super) async fn stingy_remote() -> (CountedNode, Held) {
     let config = NodeConfig::new(TransportKind::Quic).with_quic_max_concurrent_streams(2);
     let Member {
         node, mut alpha, ..

@@ -173,12 +173,24 @@ async fn member(config: Config) -> Member {
 
 /// A node built from `node_config`, counted by a policy with `config`.
 async fn member_with(node_config: NodeConfig, config: Config) -> Member {
+    member_wrapped(node_config, config, |t| t).await
+}
+
+type Muxed = libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>;
+
+/// [`member_with`], with `outer` around stream-quota's transport layer:
+/// what the swarm sees of the muxer.
+async fn member_wrapped(
+    node_config: NodeConfig,
+    config: Config,
+    outer: impl Fn(Muxed) -> Muxed + Send + Sync + 'static,
+) -> Member {
     init();
     let quota = Quota::new(config).expect("a valid config");
     let layer = quota.clone();
     let behaviour = quota.clone();
     let node = Node::spawn(
-        node_config.with_transport_layer(move |t| layer.transport(t)),
+        node_config.with_transport_layer(move |t| outer(layer.transport(t))),
         move |_| Counted {
             echo: echo::Behaviour::default(),
             stream: libp2p_stream::Behaviour::new(),

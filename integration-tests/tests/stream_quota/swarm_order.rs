@@ -94,34 +94,33 @@ async fn stream_from(
 
 #[tokio::test]
 async fn the_swarm_polls_the_muxer_in_the_order_starvation_detection_reads() {
-    init();
     // A remote that grants two concurrent streams, and holds them.
     let (remote, held) = super::starvation::stingy_remote().await;
     let remote_id = remote.peer_id();
 
     let calls = Calls::default();
     let recorded = calls.clone();
-    let quota = Quota::new(Config::default()).unwrap();
-    let (layer, behaviour) = (quota.clone(), quota.clone());
-    let node_config = NodeConfig::new(TransportKind::Quic).with_transport_layer(move |t| {
-        let calls = recorded.clone();
-        Transport::map(layer.transport(t), move |(peer, muxer), _| {
-            let recorder = Recorder {
-                inner: muxer,
-                calls: calls.clone(),
-            };
-            (peer, StreamMuxerBox::new(recorder))
-        })
-        .boxed()
-    });
-    let mut node = Node::spawn(node_config, move |_| Counted {
-        echo: echo::Behaviour::default(),
-        stream: libp2p_stream::Behaviour::new(),
-        quota: stream_quota::Behaviour::new(&behaviour),
-    })
-    .await
-    .unwrap();
-    let mut control = node.with(|s| s.behaviour().stream.new_control()).await;
+    let Member {
+        mut node,
+        mut control,
+        beta: mut inbound,
+        ..
+    } = member_wrapped(
+        NodeConfig::new(TransportKind::Quic),
+        Config::default(),
+        move |t| {
+            let calls = recorded.clone();
+            Transport::map(t, move |(peer, muxer), _| {
+                let recorder = Recorder {
+                    inner: muxer,
+                    calls: calls.clone(),
+                };
+                (peer, StreamMuxerBox::new(recorder))
+            })
+            .boxed()
+        },
+    )
+    .await;
     node.connect(remote_id, remote.addr().clone(), CONNECT)
         .await
         .unwrap();
@@ -160,7 +159,6 @@ async fn the_swarm_polls_the_muxer_in_the_order_starvation_detection_reads() {
     let wait_start = calls.lock().unwrap().len();
     // Passes of the connection's task while the open waits: the remote
     // opens streams to this node (its credit this way is not exhausted).
-    let mut inbound = control.accept(BETA).unwrap();
     let mut remote_control = remote.with(|s| s.behaviour().stream.new_control()).await;
     let local_id = node.peer_id();
     let mut kept = Vec::new();

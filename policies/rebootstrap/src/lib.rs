@@ -60,6 +60,9 @@ mod backoff;
 mod behaviour;
 mod config;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod memory;
 mod recovery;
 mod source;

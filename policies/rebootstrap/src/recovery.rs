@@ -61,9 +61,8 @@ pub struct RecoveryStats {
 struct Episode {
     since: Instant,
     attempts: u32,
-    /// The attempt the backoff counts from: it starts over when the node
-    /// gets an address back, while the attempts' numbers go on.
-    backoff_from: u32,
+    /// When the last attempt was made.
+    last_attempt: Instant,
     next_attempt: Instant,
     /// A bootstrap and its confirming lookup are running.
     bootstrapping: bool,
@@ -202,14 +201,18 @@ impl Recovery {
     }
 
     /// The node listens again after it had no address: the network may be
-    /// back, so a recovery in progress retries at once, its backoff from the
-    /// first delay (the attempts' numbers go on).
+    /// back, so a recovery in progress retries as soon as its backoff
+    /// allows: the shortest delay after the last attempt, not the jittered
+    /// one. Never sooner, so that an address that comes and goes cannot
+    /// make more dials than [`Config::max_dials_within`] says.
     pub(crate) fn on_listen_addr_after_none(&mut self, now: Instant) {
-        if let Some(episode) = &mut self.episode {
-            episode.backoff_from = episode.attempts;
-            episode.next_attempt = now;
-            self.attempt(now);
-        }
+        let Some(episode) = &mut self.episode else {
+            return;
+        };
+        let earliest =
+            episode.last_attempt + backoff::shortest_delay(&self.config, episode.attempts);
+        episode.next_attempt = episode.next_attempt.min(earliest.max(now));
+        self.handle_timeout(now);
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
@@ -243,7 +246,7 @@ impl Recovery {
         self.episode = Some(Episode {
             since: now,
             attempts: 0,
-            backoff_from: 0,
+            last_attempt: now,
             next_attempt: now,
             bootstrapping: false,
             confirming_fresh: false,
@@ -267,7 +270,8 @@ impl Recovery {
         };
         episode.attempts += 1;
         let attempt = episode.attempts;
-        let next_in = backoff::delay(&self.config, attempt - episode.backoff_from, &mut self.rng);
+        let next_in = backoff::delay(&self.config, attempt, &mut self.rng);
+        episode.last_attempt = now;
         episode.next_attempt = now + next_in;
         self.stats.attempts += 1;
 
@@ -666,7 +670,7 @@ mod tests {
     }
 
     #[test]
-    fn a_listen_address_after_none_retries_at_once_from_the_first_delay() {
+    fn a_listen_address_after_none_retries_as_soon_as_the_backoff_allows() {
         let mut h = Harness::new(config());
         let actions = h.health(0, 0, Duration::ZERO);
         h.fail_dials(&actions);
@@ -677,9 +681,16 @@ mod tests {
             let actions = h.drain();
             h.fail_dials(&actions);
         }
+        // The address comes back 2 s before the jittered next attempt: the
+        // retry comes as soon as the backoff's shortest delay allows.
+        let last = h.recovery.episode.as_ref().unwrap().last_attempt;
+        let shortest = backoff::shortest_delay(&h.recovery.config, 11);
         let late = h.recovery.poll_timeout().unwrap() - h.start;
-        let now = late - ms(1000);
+        let now = late - ms(2000);
         h.recovery.on_listen_addr_after_none(h.at(now));
+        let earliest = (last + shortest).max(h.at(now));
+        assert_eq!(h.recovery.poll_timeout(), Some(earliest));
+        h.recovery.handle_timeout(earliest);
         let actions = h.drain();
         assert_eq!(dials(&actions), 2);
         // The twelfth attempt, not a second first one.
@@ -687,7 +698,6 @@ mod tests {
             actions.last(),
             Some(Action::Report(Event::Retrying { attempt: 12, .. }))
         ));
-        assert!(h.recovery.poll_timeout().unwrap() - h.start <= now + ms(500));
 
         // Healthy, a new listen address changes nothing.
         let mut h = Harness::new(config());

@@ -125,18 +125,8 @@ async fn slow_lossy_paths_keep_their_connections() {
             // (a negotiation to the plain peer, a retransmission): 3 s each
             // leaves room for a loaded CI machine.
             for connection in [a, b] {
-                node.wait_until(
-                    Duration::from_secs(3 * rounds),
-                    "probes answered",
-                    move |s| {
-                        s.behaviour()
-                            .prune
-                            .stats(connection)
-                            .filter(|stats| stats.probes_answered >= rounds)
-                    },
-                )
-                .await
-                .unwrap();
+                let within = Duration::from_secs(3 * rounds);
+                wait_answered_within(&node, connection, rounds, within).await;
             }
             let lost = |p: &testkit::UdpProxy| {
                 Direction::BOTH

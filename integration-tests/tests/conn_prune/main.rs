@@ -82,7 +82,16 @@ async fn wait_pruned(
 
 /// Waits until `connection` has answered `n` probes in all, allowing a second per probe.
 async fn wait_answered(node: &PruningNode, connection: ConnectionId, n: u64) {
-    let within = CONNECT + Duration::from_secs(n);
+    wait_answered_within(node, connection, n, CONNECT + Duration::from_secs(n)).await;
+}
+
+/// [`wait_answered`], allowing `within` in all.
+async fn wait_answered_within(
+    node: &PruningNode,
+    connection: ConnectionId,
+    n: u64,
+    within: Duration,
+) {
     node.wait_until(within, "probes answered", move |s| {
         s.behaviour()
             .prune

@@ -37,17 +37,17 @@ impl Scheduled {
 
     fn join(&self) -> Member {
         self.0.fetch_add(1, Ordering::Relaxed);
-        Member(self.0.clone())
+        Member(self.clone())
     }
 }
 
 /// One prober's place in [`Scheduled`], given back when it is dropped.
 #[derive(Debug)]
-struct Member(Arc<AtomicUsize>);
+struct Member(Scheduled);
 
 impl Drop for Member {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        (self.0).0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -235,8 +235,7 @@ impl Prober {
 
     fn reschedule(&mut self, now: Instant) {
         self.next = self.interval.as_ref().map(|(interval, member)| {
-            let connections = member.0.load(Ordering::Relaxed);
-            let interval = config::spread(*interval, self.max_rate, connections);
+            let interval = config::spread(*interval, self.max_rate, member.0.get());
             (
                 now + jittered(&mut self.rng, self.jitter, interval),
                 Trigger::Schedule,

@@ -40,10 +40,10 @@ use libp2p::{
 };
 use policy_lab::{
     scenarios::Arm,
-    stack::{self, Bundle, LabBehaviour, LabEvent},
+    stack::{self, Bundle, LabBehaviour, LabEvent, Layers},
 };
 use testkit::{echo, Node, NodeConfig, PlainBehaviour, PlainEvent, TransportKind};
-use transport_policies::{conn_prune, rebootstrap, state_isolation, stream_quota::Quota, Config};
+use transport_policies::{conn_prune, rebootstrap, state_isolation, Config};
 
 /// As in the scenario.
 const IN_FLIGHT: usize = 8;
@@ -73,8 +73,9 @@ impl Stack {
         })
     }
 
-    /// The node's swarm settings, and its stream-quota ledger when it runs one.
-    fn node_config(self) -> (NodeConfig, Option<Quota>) {
+    /// The node's swarm settings, and the layers under its transport when it
+    /// runs stream-quota.
+    fn node_config(self) -> (NodeConfig, Option<Layers>) {
         match self {
             Self::Plain => stack::node_config(Arm::Plain, TransportKind::Quic),
             Self::All | Self::Quota => stack::node_config(Arm::Policy, TransportKind::Quic),
@@ -87,11 +88,11 @@ impl Stack {
         self,
         key: &Keypair,
         bootstrap: Vec<Multiaddr>,
-        quota: Option<Quota>,
+        layers: Option<Layers>,
     ) -> LabBehaviour {
         let config = match self {
             Self::Plain => return LabBehaviour::with_kad(Arm::Plain, key, bootstrap, None),
-            Self::All => return LabBehaviour::with_kad(Arm::Policy, key, bootstrap, quota),
+            Self::All => return LabBehaviour::with_kad(Arm::Policy, key, bootstrap, layers),
             Self::Prune => {
                 Config::none().with_prune(Some(conn_prune::Config::default().with_probe_interval(
                     conn_prune::Transport::Quic,
@@ -111,7 +112,7 @@ impl Stack {
                 .expect("testkit addresses end in /p2p");
                 return LabBehaviour::from_bundle(bundle);
             }
-            Self::Quota => Config::none().with_stream_quota(quota),
+            Self::Quota => Config::none().with_stream_quota(layers.map(|l| l.quota)),
             Self::Off => Config::none(),
         };
         // rebootstrap off: Kademlia is the application's, as on the plain arm.
@@ -196,13 +197,13 @@ struct Pair {
 }
 
 async fn set_up(stack: Stack) -> Result<(Node<LabBehaviour>, Pair), Error> {
-    let (config, quota) = stack.node_config();
-    let server = Node::spawn(config, move |key| stack.behaviour(key, Vec::new(), quota)).await?;
+    let (config, layers) = stack.node_config();
+    let server = Node::spawn(config, move |key| stack.behaviour(key, Vec::new(), layers)).await?;
     let (peer, server_addr) = (server.peer_id(), server.addr().clone());
 
-    let (config, quota) = stack.node_config();
+    let (config, layers) = stack.node_config();
     let bootstrap = vec![server_addr.clone()];
-    let mut client = config.build(move |key| stack.behaviour(key, bootstrap, quota));
+    let mut client = config.build(move |key| stack.behaviour(key, bootstrap, layers));
     testkit::listen(&mut client, config.transport, 0).await?;
     let dial = DialOpts::peer_id(peer)
         .addresses(vec![server_addr])

@@ -20,6 +20,7 @@ use libp2p::{
 use testkit::{NodeConfig, PlainBehaviour, PlainEvent, TransportKind};
 use transport_policies::{
     conn_prune,
+    state_isolation::Handshake,
     stream_quota::{self, Quota},
     Config,
 };
@@ -40,9 +41,10 @@ pub type Bundle = transport_policies::Policies<PlainBehaviour>;
 /// defaults with QUIC probed every [`QUIC_PROBE_INTERVAL`], state-isolation's
 /// defaults, rebootstrap's defaults. Any other node gets the facade's
 /// defaults (conn-prune's and state-isolation's, the browser-facing WebRTC
-/// preset) with QUIC probed as well. Both run stream-quota on `quota`, the
-/// ledger that [`node_config`] put under the node's transport.
-pub fn policy_config(bootstrap: Option<Vec<Multiaddr>>, quota: Option<Quota>) -> Config {
+/// preset) with QUIC probed as well. Both run stream-quota and
+/// state-isolation's handshake on `layers`, which [`node_config`] put under
+/// the node's transport.
+pub fn policy_config(bootstrap: Option<Vec<Multiaddr>>, layers: Option<Layers>) -> Config {
     let config = match bootstrap {
         Some(bootstrap) => Config::quic_dht_server(bootstrap),
         None => Config::default().with_prune(Some(
@@ -50,23 +52,43 @@ pub fn policy_config(bootstrap: Option<Vec<Multiaddr>>, quota: Option<Quota>) ->
                 .with_probe_interval(conn_prune::Transport::Quic, Some(QUIC_PROBE_INTERVAL)),
         )),
     };
-    config.with_stream_quota(quota)
+    let (quota, handshake) = match layers {
+        Some(Layers { quota, handshake }) => (Some(quota), Some(handshake)),
+        None => (None, None),
+    };
+    config.with_stream_quota(quota).with_handshake(handshake)
+}
+
+/// What the policy arm puts under a node's transport, for its bundle.
+#[derive(Clone, Debug)]
+pub struct Layers {
+    /// stream-quota's ledger, at its defaults.
+    pub quota: Quota,
+    /// state-isolation's exchange in the transport.
+    pub handshake: Handshake,
 }
 
 /// A lab node's swarm settings on `transport`. On the policy arm,
-/// stream-quota's ledger (its defaults) wraps the transport, and is returned
-/// for the node's [`LabBehaviour`].
-pub fn node_config(arm: Arm, transport: TransportKind) -> (NodeConfig, Option<Quota>) {
+/// stream-quota's ledger (its defaults) wraps the transport and
+/// state-isolation's handshake wraps that, as the facade documents; both
+/// are returned for the node's [`LabBehaviour`].
+pub fn node_config(arm: Arm, transport: TransportKind) -> (NodeConfig, Option<Layers>) {
     let config = NodeConfig::new(transport);
     match arm {
         Arm::Plain => (config, None),
         Arm::Policy => {
             let quota = Quota::new(stream_quota::Config::default())
                 .expect("stream-quota's defaults are valid");
-            let layer = quota.clone();
+            let layers = Layers {
+                quota,
+                handshake: Handshake::new(),
+            };
+            let layer = layers.clone();
             (
-                config.with_transport_layer(move |t| layer.transport(t)),
-                Some(quota),
+                config.with_transport_layer(move |t| {
+                    layer.handshake.transport(layer.quota.transport(t))
+                }),
+                Some(layers),
             )
         }
     }
@@ -84,12 +106,12 @@ pub struct LabBehaviour {
 }
 
 impl LabBehaviour {
-    /// A node without Kademlia; `quota` from [`node_config`].
-    pub fn new(arm: Arm, key: &Keypair, quota: Option<Quota>) -> Self {
+    /// A node without Kademlia; `layers` from [`node_config`].
+    pub fn new(arm: Arm, key: &Keypair, layers: Option<Layers>) -> Self {
         let node = match arm {
             Arm::Plain => Either::Left(PlainBehaviour::new(key)),
             Arm::Policy => Either::Right(
-                Bundle::new(PlainBehaviour::new(key), policy_config(None, quota))
+                Bundle::new(PlainBehaviour::new(key), policy_config(None, layers))
                     .expect("the lab's policy config is valid"),
             ),
         };
@@ -100,12 +122,12 @@ impl LabBehaviour {
     /// is the application's, with the addresses added (the caller
     /// bootstraps once, as applications do at start); on the policy arm
     /// rebootstrap wraps it and takes `bootstrap` as its bootstrap peers.
-    /// `quota` from [`node_config`].
+    /// `layers` from [`node_config`].
     pub fn with_kad(
         arm: Arm,
         key: &Keypair,
         bootstrap: Vec<Multiaddr>,
-        quota: Option<Quota>,
+        layers: Option<Layers>,
     ) -> Self {
         let node = match arm {
             Arm::Plain => {
@@ -122,7 +144,7 @@ impl LabBehaviour {
                 Bundle::with_kad(
                     PlainBehaviour::new(key),
                     server_kad(key),
-                    policy_config(Some(bootstrap), quota),
+                    policy_config(Some(bootstrap), layers),
                 )
                 .expect("testkit addresses end in /p2p"),
             ),

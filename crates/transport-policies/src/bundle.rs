@@ -92,7 +92,11 @@ impl<B: NetworkBehaviour, S: RecordStore + Send + 'static> Policies<B, S> {
             quota: Toggle::from(config.quota.as_ref().map(stream_quota::Behaviour::new)),
             rebootstrap: Toggle::from(rebootstrap),
         };
-        let inner = match config.isolation {
+        let isolation = match config.handshake {
+            Some(handshake) => config.isolation.map(|c| c.with_handshake(handshake)),
+            None => config.isolation,
+        };
+        let inner = match isolation {
             Some(isolation) => Isolation::On(
                 state_isolation::Behaviour::wrap(protected, isolation)
                     .map_err(ConfigError::Isolation)?,

@@ -9,6 +9,7 @@ use libp2p_core::Multiaddr;
 pub struct Config {
     pub(crate) prune: Option<conn_prune::Config>,
     pub(crate) isolation: Option<state_isolation::Config>,
+    pub(crate) handshake: Option<state_isolation::Handshake>,
     pub(crate) quota: Option<stream_quota::Quota>,
     pub(crate) rebootstrap: Option<rebootstrap::Config>,
 }
@@ -18,6 +19,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("prune", &self.prune)
             .field("isolation", &self.isolation)
+            .field("handshake", &self.handshake)
             .field(
                 "quota",
                 &self.quota.as_ref().map(stream_quota::Quota::config),
@@ -35,6 +37,7 @@ impl Default for Config {
         Self {
             prune: Some(conn_prune::Config::default()),
             isolation: Some(state_isolation::Config::default()),
+            handshake: None,
             quota: None,
             rebootstrap: None,
         }
@@ -47,6 +50,7 @@ impl Config {
         Self {
             prune: None,
             isolation: None,
+            handshake: None,
             quota: None,
             rebootstrap: None,
         }
@@ -73,6 +77,7 @@ impl Config {
                     .with_probe_interval(conn_prune::Transport::Quic, Some(Duration::from_secs(5))),
             ),
             isolation: Some(state_isolation::Config::default()),
+            handshake: None,
             quota: None,
             rebootstrap: Some(rebootstrap::Config::default().with_bootstrap_addresses(bootstrap)),
         }
@@ -87,6 +92,18 @@ impl Config {
     /// state-isolation with `config`, or off.
     pub fn with_isolation(mut self, config: Option<state_isolation::Config>) -> Self {
         self.isolation = config;
+        self
+    }
+
+    /// state-isolation's exchange also in the transport, through
+    /// `handshake`, or not (the default). The same `Handshake` must wrap the
+    /// swarm's transport ([`state_isolation::Handshake::transport`]); then a
+    /// restarted peer's new connection reaches the swarm with its
+    /// incarnation known, and no publish or request of the application's
+    /// goes to the old run once the swarm reported the new connection. Has
+    /// no effect while state-isolation is off.
+    pub fn with_handshake(mut self, handshake: Option<state_isolation::Handshake>) -> Self {
+        self.handshake = handshake;
         self
     }
 

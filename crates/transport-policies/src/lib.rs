@@ -11,8 +11,10 @@
 //!
 //! A QUIC DHT server with every policy on: stream-quota's ledger wraps the
 //! transport first (building the bundle without that is
-//! [`ConfigError::StreamQuotaNotInTransport`]), then the bundle goes around
-//! the application.
+//! [`ConfigError::StreamQuotaNotInTransport`]), state-isolation's handshake
+//! wraps that (so a restarted peer's new connection reaches the application
+//! with its old run already gone), then the bundle goes around the
+//! application.
 //!
 //! ```
 //! use libp2p::{
@@ -21,7 +23,9 @@
 //!     ping, quic,
 //!     swarm::{NetworkBehaviour, SwarmEvent},
 //! };
-//! use transport_policies::{stream_quota::Quota, Config, Event, Policies};
+//! use transport_policies::{
+//!     state_isolation::Handshake, stream_quota::Quota, Config, Event, Policies,
+//! };
 //!
 //! #[derive(NetworkBehaviour)]
 //! struct App {
@@ -34,13 +38,17 @@
 //! let bootstrap = vec!["/ip4/192.0.2.1/udp/4001/quic-v1/p2p/12D3KooWHR9RhG2ZF9d5P3Rz4bXwzG9kDMD1bTz6wQY2s1T5ydnh".parse()?];
 //!
 //! let quota = Quota::new(Default::default())?;
-//! let transport = quota.transport(quic::tokio::Transport::new(quic::Config::new(&key)));
+//! let handshake = Handshake::new();
+//! let quic = quic::tokio::Transport::new(quic::Config::new(&key));
+//! let transport = handshake.transport(quota.transport(quic));
 //! let mut kad = kad::Behaviour::new(peer, MemoryStore::new(peer));
 //! kad.set_mode(Some(kad::Mode::Server));
 //! let policies = Policies::with_kad(
 //!     App { ping: ping::Behaviour::default() },
 //!     kad,
-//!     Config::quic_dht_server(bootstrap).with_stream_quota(Some(quota)),
+//!     Config::quic_dht_server(bootstrap)
+//!         .with_stream_quota(Some(quota))
+//!         .with_handshake(Some(handshake)),
 //! )?;
 //! // Then `Swarm::new(transport, policies, peer, swarm_config)`, and:
 //! fn on_event(event: SwarmEvent<Event<AppEvent>>) {

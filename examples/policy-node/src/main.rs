@@ -15,7 +15,6 @@ use std::{error::Error, net::Ipv4Addr, time::Duration};
 
 use futures::StreamExt;
 use libp2p::{
-    core::{muxing::StreamMuxerBox, Transport},
     identify,
     identity::Keypair,
     kad::{self, store::MemoryStore},
@@ -25,7 +24,7 @@ use libp2p::{
     Multiaddr, Swarm, SwarmBuilder,
 };
 use transport_policies::{
-    state_isolation,
+    state_isolation::{self, Handshake},
     stream_quota::{self, Quota},
     Config, Event, Policies,
 };
@@ -86,15 +85,19 @@ fn quic_dht_server(bootstrap: Vec<Multiaddr>) -> Result<Node, Box<dyn Error>> {
     // The first node of a network has no bootstrap peers: rebootstrap then
     // only carries Kademlia, and learns peers as they arrive.
     // stream-quota's ledger sits under the transport (it sees every stream)
-    // and is read by its behaviour in the bundle.
+    // and is read by its behaviour in the bundle; state-isolation's
+    // handshake wraps that, so a restarted peer's new connection reaches
+    // the application with the old run gone.
     let quota = Quota::new(stream_quota::Config::default())?;
-    let config = Config::quic_dht_server(bootstrap).with_stream_quota(Some(quota.clone()));
+    let handshake = Handshake::new();
+    let config = Config::quic_dht_server(bootstrap)
+        .with_stream_quota(Some(quota.clone()))
+        .with_handshake(Some(handshake.clone()));
     Ok(SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(|key| {
-            quota.transport(libp2p::quic::tokio::Transport::new(
-                libp2p::quic::Config::new(key),
-            ))
+            let quic = libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(key));
+            handshake.transport(quota.transport(quic))
         })?
         .with_behaviour(|key| {
             let peer = key.public().to_peer_id();
@@ -107,18 +110,18 @@ fn quic_dht_server(bootstrap: Vec<Multiaddr>) -> Result<Node, Box<dyn Error>> {
 }
 
 fn browser_facing_webrtc() -> Result<Node, Box<dyn Error>> {
+    let handshake = Handshake::new();
+    let config = Config::browser_facing_webrtc().with_handshake(Some(handshake.clone()));
     Ok(SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(|key| {
             let certificate = libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng())?;
-            Ok(
-                libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
-                    .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection))),
-            )
+            Ok(handshake.transport(libp2p_webrtc::tokio::Transport::new(
+                key.clone(),
+                certificate,
+            )))
         })?
-        .with_behaviour(|key| {
-            Ok::<_, BoxError>(Policies::new(app(key), Config::browser_facing_webrtc())?)
-        })?
+        .with_behaviour(|key| Ok::<_, BoxError>(Policies::new(app(key), config)?))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())
 }

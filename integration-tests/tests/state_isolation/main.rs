@@ -35,6 +35,22 @@ async fn isolating_node(transport: TransportKind) -> IsolatedNode {
     .unwrap()
 }
 
+/// A node whose policy runs the handshake in its transport, with `bound`.
+async fn handshaking_node(transport: TransportKind, bound: Duration) -> IsolatedNode {
+    let handshake = state_isolation::Handshake::new().with_bound(bound);
+    let layer = handshake.clone();
+    let config = NodeConfig::new(transport).with_transport_layer(move |t| layer.transport(t));
+    Node::spawn(config, move |key| {
+        state_isolation::Behaviour::wrap(
+            PlainBehaviour::new(key),
+            state_isolation::Config::default().with_handshake(handshake),
+        )
+        .expect("a valid config")
+    })
+    .await
+    .unwrap()
+}
+
 /// A node in a child process that runs the policy, so it can crash and come
 /// back as a new incarnation.
 async fn isolating_child(transport: TransportKind, seed: u64) -> ChildNode {

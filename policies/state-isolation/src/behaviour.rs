@@ -25,6 +25,7 @@ use libp2p_swarm::{
 use crate::{
     deferred::{Deferred, DeferredIn},
     handler::{Exchange, Handler},
+    handshake::{Flags, Learnt, Outcome},
     registry::{Judgement, Registry},
     Config, ConfigError, ConnectionInfo, Epoch, Event, Incarnation,
 };
@@ -67,12 +68,21 @@ use crate::{
 /// the connection's protocols (`LocalProtocolsChange`, and the remote's so
 /// far) when the connection starts, and libp2p-swarm 0.48 gives no way to
 /// tell a handler made later; it hears only later changes.
+///
+/// With a [`crate::Handshake`] under the transport
+/// ([`Config::with_handshake`]), an additional connection's incarnation is
+/// known before the swarm reports it: the judgement, and for a new run the
+/// old run's close, happen inside `handle_established_*`, and the
+/// connection is shown to the wrapped behaviour there, not held.
 pub struct Behaviour<B: NetworkBehaviour = dummy::Behaviour> {
     inner: B,
     local: Incarnation,
     config: Config,
     registry: Registry,
     endpoints: HashMap<ConnectionId, ConnectedPoint>,
+    /// What the handshake learnt of a connection, until the swarm reports
+    /// it established.
+    early: HashMap<ConnectionId, Outcome>,
     /// Connections the wrapped behaviour has not been told of.
     held: HashMap<ConnectionId, Held>,
     /// When each held connection is released, in order (the bound is one).
@@ -108,6 +118,25 @@ enum Side {
     },
 }
 
+/// What the handshake made of an additional connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// The wrapped behaviour can be told of it now: a new run (the old one
+    /// now closed for it), the current run, or a peer without the exchange.
+    Shown,
+    /// A run the peer replaced: closed, and never shown.
+    Stale,
+}
+
+impl Side {
+    fn remote_addr(&self) -> &Multiaddr {
+        match self {
+            Self::Inbound { remote_addr, .. } => remote_addr,
+            Self::Outbound { addr, .. } => addr,
+        }
+    }
+}
+
 impl Behaviour {
     /// The policy on its own, wrapping nothing.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
@@ -119,12 +148,17 @@ impl<B: NetworkBehaviour> Behaviour<B> {
     /// The policy around `inner`, with a new random incarnation for this node.
     pub fn wrap(inner: B, config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
+        let local = match &config.handshake {
+            Some(handshake) => handshake.local_incarnation(),
+            None => Incarnation::random(),
+        };
         Ok(Self {
             inner,
-            local: Incarnation::random(),
+            local,
             registry: Registry::new(config.max_retired),
             config,
             endpoints: HashMap::new(),
+            early: HashMap::new(),
             held: HashMap::new(),
             releases: VecDeque::new(),
             release_timer: None,
@@ -185,8 +219,136 @@ impl<B: NetworkBehaviour> Behaviour<B> {
             .filter(move |c| none_held || !self.held.contains_key(c))
     }
 
-    fn handler(&self, inner: Deferred<THandler<B>>) -> THandler<Self> {
-        Handler::new(self.local, self.config.exchange_timeout).select(inner)
+    fn handler(&self, handshake: Option<Flags>, inner: Deferred<THandler<B>>) -> THandler<Self> {
+        let handler = Handler::new(self.local, self.config.exchange_timeout);
+        match handshake {
+            Some(flags) => handler.after_handshake(flags),
+            None => handler,
+        }
+        .select(inner)
+    }
+
+    /// A connection the swarm is about to report: held from the wrapped
+    /// behaviour, or handed to it now.
+    fn establish(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        side: Side,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        let mut handshake = self
+            .config
+            .handshake
+            .as_ref()
+            .and_then(|h| h.take(peer, side.remote_addr()));
+        let additional = self.must_hold(&peer);
+        let settled = match &handshake {
+            Some(outcome) if additional => self.settle(peer, connection, outcome),
+            _ => None,
+        };
+        let flags = handshake.as_ref().map(Outcome::flags);
+        if settled.is_none() {
+            // Applied when the swarm reports the connection.
+            if let Some(outcome) = handshake.take() {
+                self.early.insert(connection, outcome);
+            }
+        }
+        if additional && settled != Some(Settled::Shown) {
+            return Ok(self.hold(connection, peer, side, flags));
+        }
+        let inner = match &side {
+            Side::Inbound {
+                local_addr,
+                remote_addr,
+            } => self.inner.handle_established_inbound_connection(
+                connection,
+                peer,
+                local_addr,
+                remote_addr,
+            ),
+            Side::Outbound {
+                addr,
+                role_override,
+                port_use,
+            } => self.inner.handle_established_outbound_connection(
+                connection,
+                peer,
+                addr,
+                *role_override,
+                *port_use,
+            ),
+        }?;
+        self.learn_offered(&inner);
+        Ok(self.handler(flags, Deferred::active(inner)))
+    }
+
+    /// Judges an additional connection on what the handshake learnt, before
+    /// the wrapped behaviour hears of it; `None` when that is not enough to
+    /// judge it.
+    fn settle(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        outcome: &Outcome,
+    ) -> Option<Settled> {
+        match outcome.learnt {
+            Learnt::Incarnation(incarnation) => {
+                self.registry
+                    .on_established(peer, connection, Instant::now());
+                Some(if self.judge(peer, connection, incarnation) {
+                    Settled::Stale
+                } else {
+                    Settled::Shown
+                })
+            }
+            Learnt::Unsupported => {
+                self.registry
+                    .on_established(peer, connection, Instant::now());
+                self.registry.on_unsupported(connection);
+                Some(Settled::Shown)
+            }
+            Learnt::Refused(_) | Learnt::Nothing => None,
+        }
+    }
+
+    /// Applies what the handshake learnt, as if the connection's handler
+    /// had just reported it.
+    fn apply_handshake(&mut self, peer: PeerId, connection: ConnectionId) {
+        let Some(outcome) = self.early.remove(&connection) else {
+            return;
+        };
+        let exchange = match outcome.learnt {
+            Learnt::Incarnation(incarnation) => Exchange::Received(incarnation),
+            Learnt::Refused(error) => Exchange::Refused(error),
+            Learnt::Unsupported => Exchange::Unsupported,
+            Learnt::Nothing => return,
+        };
+        self.on_exchange(peer, connection, exchange);
+    }
+
+    fn on_exchange(&mut self, peer: PeerId, connection: ConnectionId, exchange: Exchange) {
+        match exchange {
+            Exchange::Received(incarnation) => {
+                let stale = self.judge(peer, connection, incarnation);
+                if !stale {
+                    self.release(connection);
+                }
+            }
+            Exchange::Unsupported => {
+                self.registry.on_unsupported(connection);
+                self.release(connection);
+            }
+            Exchange::Refused(error) => {
+                tracing::debug!(%peer, ?connection, "incarnation message refused: {error}");
+                self.queued
+                    .push_back(ToSwarm::GenerateEvent(Event::Refused {
+                        peer,
+                        connection,
+                        error,
+                    }));
+                self.release(connection);
+            }
+        }
     }
 
     /// A peer's first connection goes to the wrapped behaviour at once; an
@@ -196,7 +358,13 @@ impl<B: NetworkBehaviour> Behaviour<B> {
         self.registry.live_connections(peer).next().is_some()
     }
 
-    fn hold(&mut self, connection: ConnectionId, peer: PeerId, side: Side) -> THandler<Self> {
+    fn hold(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        side: Side,
+        handshake: Option<Flags>,
+    ) -> THandler<Self> {
         self.held.insert(
             connection,
             Held {
@@ -208,7 +376,7 @@ impl<B: NetworkBehaviour> Behaviour<B> {
         );
         self.releases
             .push_back((Instant::now() + self.config.max_hold, connection));
-        self.handler(Deferred::held(self.offered.clone()))
+        self.handler(handshake, Deferred::held(self.offered.clone()))
     }
 
     /// Remembers the protocols `handler` offers, for held connections to offer.
@@ -360,7 +528,13 @@ impl<B: NetworkBehaviour> Behaviour<B> {
                         connection_id: connection,
                         endpoint,
                         cause: None,
-                        remaining_established: self.visible(&peer).count(),
+                        // A connection settled on the handshake is not
+                        // reported established yet: the wrapped behaviour
+                        // does not count it.
+                        remaining_established: self
+                            .visible(&peer)
+                            .filter(|c| self.endpoints.contains_key(c))
+                            .count(),
                     }));
             }
         }
@@ -386,6 +560,15 @@ impl<B: NetworkBehaviour> Behaviour<B> {
                 None if !self.registry.is_connected(peer) => Some(NotifyHandler::Any),
                 None => None,
             },
+        }
+    }
+
+    /// A connection settled on the handshake and then denied by another
+    /// behaviour: the swarm never reports it, so it goes from the registry
+    /// here (the wrapped behaviour hears of the failure as from the swarm).
+    fn forget_denied(&mut self, connection: ConnectionId) {
+        if !self.endpoints.contains_key(&connection) {
+            self.registry.on_closed(connection);
         }
     }
 
@@ -458,21 +641,11 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
         local_addr: &Multiaddr,
         remote_addr: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        if self.must_hold(&peer) {
-            let side = Side::Inbound {
-                local_addr: local_addr.clone(),
-                remote_addr: remote_addr.clone(),
-            };
-            return Ok(self.hold(connection_id, peer, side));
-        }
-        let inner = self.inner.handle_established_inbound_connection(
-            connection_id,
-            peer,
-            local_addr,
-            remote_addr,
-        )?;
-        self.learn_offered(&inner);
-        Ok(self.handler(Deferred::active(inner)))
+        let side = Side::Inbound {
+            local_addr: local_addr.clone(),
+            remote_addr: remote_addr.clone(),
+        };
+        self.establish(connection_id, peer, side)
     }
 
     fn handle_pending_outbound_connection(
@@ -498,34 +671,27 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
         role_override: Endpoint,
         port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        if self.must_hold(&peer) {
-            let side = Side::Outbound {
-                addr: addr.clone(),
-                role_override,
-                port_use,
-            };
-            return Ok(self.hold(connection_id, peer, side));
-        }
-        let inner = self.inner.handle_established_outbound_connection(
-            connection_id,
-            peer,
-            addr,
+        let side = Side::Outbound {
+            addr: addr.clone(),
             role_override,
             port_use,
-        )?;
-        self.learn_offered(&inner);
-        Ok(self.handler(Deferred::active(inner)))
+        };
+        self.establish(connection_id, peer, side)
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         match event {
             FromSwarm::ConnectionEstablished(established) => {
-                let other_established = self.visible(&established.peer_id).count();
-                self.registry.on_established(
-                    established.peer_id,
-                    established.connection_id,
-                    Instant::now(),
-                );
+                if let Some(handshake) = &self.config.handshake {
+                    handshake.on_established(established.peer_id);
+                }
+                let (peer, connection) = (established.peer_id, established.connection_id);
+                let other_established = self.visible(&peer).filter(|c| *c != connection).count();
+                // Settled on the handshake, it is known already.
+                if self.registry.info(connection).is_none() {
+                    self.registry
+                        .on_established(peer, connection, Instant::now());
+                }
                 self.endpoints
                     .insert(established.connection_id, established.endpoint.clone());
                 if let Some(held) = self.held.get_mut(&established.connection_id) {
@@ -533,16 +699,24 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
                         established.endpoint.clone(),
                         established.failed_addresses.to_vec(),
                     ));
-                    return;
+                } else {
+                    self.inner.on_swarm_event(FromSwarm::ConnectionEstablished(
+                        ConnectionEstablished {
+                            other_established,
+                            ..established
+                        },
+                    ));
                 }
-                self.inner.on_swarm_event(FromSwarm::ConnectionEstablished(
-                    ConnectionEstablished {
-                        other_established,
-                        ..established
-                    },
-                ));
+                // Before the swarm tells anyone else: a restart the handshake
+                // saw is applied by the time the application hears of the
+                // connection.
+                self.apply_handshake(established.peer_id, established.connection_id);
             }
             FromSwarm::ConnectionClosed(closed) => {
+                if let Some(handshake) = &self.config.handshake {
+                    handshake.on_closed(&closed.peer_id);
+                }
+                self.early.remove(&closed.connection_id);
                 let stale = self.registry.is_stale(closed.connection_id);
                 self.registry.on_closed(closed.connection_id);
                 self.endpoints.remove(&closed.connection_id);
@@ -572,6 +746,17 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
                         .on_swarm_event(FromSwarm::AddressChange(AddressChange { ..change }));
                 }
             }
+            FromSwarm::DialFailure(failure) => {
+                // A behaviour denied the connection after ours made its handler.
+                self.early.remove(&failure.connection_id);
+                self.forget_denied(failure.connection_id);
+                self.inner.on_swarm_event(FromSwarm::DialFailure(failure));
+            }
+            FromSwarm::ListenFailure(failure) => {
+                self.early.remove(&failure.connection_id);
+                self.forget_denied(failure.connection_id);
+                self.inner.on_swarm_event(FromSwarm::ListenFailure(failure));
+            }
             other => self.inner.on_swarm_event(other),
         }
     }
@@ -583,26 +768,7 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
         event: THandlerOutEvent<Self>,
     ) {
         match event {
-            Either::Left(Exchange::Received(incarnation)) => {
-                let stale = self.judge(peer, connection, incarnation);
-                if !stale {
-                    self.release(connection);
-                }
-            }
-            Either::Left(Exchange::Unsupported) => {
-                self.registry.on_unsupported(connection);
-                self.release(connection);
-            }
-            Either::Left(Exchange::Refused(error)) => {
-                tracing::debug!(%peer, ?connection, "incarnation message refused: {error}");
-                self.queued
-                    .push_back(ToSwarm::GenerateEvent(Event::Refused {
-                        peer,
-                        connection,
-                        error,
-                    }));
-                self.release(connection);
-            }
+            Either::Left(exchange) => self.on_exchange(peer, connection, exchange),
             Either::Right(event) => {
                 // The wrapped behaviour was told this connection closed, or
                 // has not been told of it.
@@ -667,6 +833,7 @@ mod tests {
     use libp2p_swarm::{dummy, ConnectionClosed};
 
     use super::*;
+    use crate::Handshake;
 
     #[derive(Debug, Clone, PartialEq, Eq)]
     enum Seen {
@@ -808,9 +975,20 @@ mod tests {
 
     impl Swarm {
         fn new() -> Self {
+            Self::with_config(Config::default())
+        }
+
+        /// The policy with a handshake under the transport.
+        fn with_handshake() -> (Self, Handshake) {
+            let handshake = Handshake::new();
+            let swarm = Self::with_config(Config::default().with_handshake(handshake.clone()));
+            (swarm, handshake)
+        }
+
+        fn with_config(config: Config) -> Self {
             let addr: Multiaddr = Multiaddr::empty().with(Protocol::Memory(1));
             Self {
-                policy: Behaviour::wrap(Recorder::default(), Config::default()).unwrap(),
+                policy: Behaviour::wrap(Recorder::default(), config).unwrap(),
                 peer: PeerId::random(),
                 endpoint: ConnectedPoint::Listener {
                     local_addr: addr.clone(),
@@ -845,6 +1023,17 @@ mod tests {
                 }));
             self.open.push(connection);
             connection
+        }
+
+        /// A new inbound connection on which the handshake learnt `learnt`.
+        fn connect_after(&mut self, handshake: &Handshake, learnt: Learnt) -> ConnectionId {
+            let remote = self.endpoint.get_remote_address().clone();
+            let outcome = Outcome {
+                learnt,
+                announced: true,
+            };
+            handshake.ran(self.peer, remote, outcome);
+            self.connect()
         }
 
         fn close(&mut self, connection: ConnectionId) {
@@ -1007,5 +1196,110 @@ mod tests {
             .release_due(Instant::now() + Config::default().max_hold * 2);
         assert_eq!(swarm.seen(), []);
         assert_eq!(swarm.policy.current_connections(&swarm.peer), [first]);
+    }
+
+    #[test]
+    fn a_restart_the_handshake_saw_is_settled_before_the_swarm_reports_it() {
+        let (mut swarm, handshake) = Swarm::with_handshake();
+        let old = swarm.connect();
+        swarm.exchange(old, Exchange::Received(incarnation(1)));
+        swarm.seen();
+
+        let new = swarm.connect_after(&handshake, Learnt::Incarnation(incarnation(2)));
+        // The old run closed for the wrapped behaviour, then the new
+        // connection made and established as a first one, with its handler
+        // from the start: nothing to activate later.
+        assert_eq!(swarm.seen(), [closed(old, 0), shown(new, 0)].concat());
+        assert!(!swarm.policy.is_held(new));
+        assert_eq!(swarm.drain(), (vec![old], vec![]));
+        assert_eq!(swarm.policy.current_connections(&swarm.peer), [new]);
+        swarm.close(old);
+        assert_eq!(swarm.seen(), []);
+    }
+
+    #[test]
+    fn the_handshake_shows_a_duplicate_and_a_peer_without_the_exchange_at_once() {
+        let (mut swarm, handshake) = Swarm::with_handshake();
+        let first = swarm.connect();
+        swarm.exchange(first, Exchange::Received(incarnation(1)));
+        swarm.seen();
+        let second = swarm.connect_after(&handshake, Learnt::Incarnation(incarnation(1)));
+        assert_eq!(swarm.seen(), shown(second, 1));
+        assert_eq!(swarm.drain(), (vec![], vec![]));
+
+        let (mut swarm, handshake) = Swarm::with_handshake();
+        let first = swarm.connect();
+        swarm.exchange(first, Exchange::Unsupported);
+        swarm.seen();
+        let second = swarm.connect_after(&handshake, Learnt::Unsupported);
+        assert_eq!(swarm.seen(), shown(second, 1));
+        assert_eq!(
+            swarm.policy.connection(second).map(|c| c.status),
+            Some(crate::Status::Unsupported)
+        );
+    }
+
+    #[test]
+    fn a_replaced_runs_late_connection_through_the_handshake_is_never_shown() {
+        let (mut swarm, handshake) = Swarm::with_handshake();
+        let old = swarm.connect();
+        swarm.exchange(old, Exchange::Received(incarnation(1)));
+        let new = swarm.connect_after(&handshake, Learnt::Incarnation(incarnation(2)));
+        swarm.close(old);
+        swarm.seen();
+        let late = swarm.connect_after(&handshake, Learnt::Incarnation(incarnation(1)));
+        assert_eq!(swarm.seen(), []);
+        assert!(swarm.policy.is_stale(late));
+        assert_eq!(swarm.drain().0, vec![old, late]);
+        swarm.close(late);
+        assert_eq!(swarm.seen(), []);
+        assert_eq!(swarm.policy.current_connections(&swarm.peer), [new]);
+    }
+
+    #[test]
+    fn what_the_handshake_could_not_judge_is_held_as_without_it() {
+        let (mut swarm, handshake) = Swarm::with_handshake();
+        let first = swarm.connect();
+        swarm.exchange(first, Exchange::Received(incarnation(1)));
+        swarm.seen();
+        let silent = swarm.connect_after(&handshake, Learnt::Nothing);
+        assert!(swarm.policy.is_held(silent));
+        assert_eq!(swarm.seen(), []);
+        // The connection's own handler still reads the remote's message.
+        swarm.exchange(silent, Exchange::Received(incarnation(2)));
+        assert_eq!(swarm.seen(), [closed(first, 0), shown(silent, 0)].concat());
+    }
+
+    #[test]
+    fn a_settled_connection_another_behaviour_denied_is_forgotten() {
+        let (mut swarm, handshake) = Swarm::with_handshake();
+        let old = swarm.connect();
+        swarm.exchange(old, Exchange::Received(incarnation(1)));
+        let remote = swarm.endpoint.get_remote_address().clone();
+        handshake.ran(
+            swarm.peer,
+            remote.clone(),
+            Outcome {
+                learnt: Learnt::Incarnation(incarnation(1)),
+                announced: true,
+            },
+        );
+        let denied = ConnectionId::new_unchecked(99);
+        swarm
+            .policy
+            .handle_established_inbound_connection(denied, swarm.peer, &remote, &remote)
+            .unwrap();
+        assert!(swarm.policy.connection(denied).is_some());
+        swarm
+            .policy
+            .on_swarm_event(FromSwarm::ListenFailure(libp2p_swarm::ListenFailure {
+                local_addr: &remote,
+                send_back_addr: &remote,
+                error: &libp2p_swarm::ListenError::Aborted,
+                connection_id: denied,
+                peer_id: Some(swarm.peer),
+            }));
+        assert!(swarm.policy.connection(denied).is_none());
+        assert_eq!(swarm.policy.current_connections(&swarm.peer), [old]);
     }
 }

@@ -2,12 +2,15 @@
 
 use std::{fmt, time::Duration};
 
+use crate::Handshake;
+
 /// The configuration of [`crate::Behaviour`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub(crate) exchange_timeout: Duration,
     pub(crate) max_retired: usize,
     pub(crate) max_hold: Duration,
+    pub(crate) handshake: Option<Handshake>,
 }
 
 impl Default for Config {
@@ -16,6 +19,7 @@ impl Default for Config {
             exchange_timeout: Duration::from_secs(10),
             max_retired: 8,
             max_hold: Duration::from_secs(2),
+            handshake: None,
         }
     }
 }
@@ -44,6 +48,17 @@ impl Config {
     /// behaviour then saw the new connection as a second one.
     pub fn with_max_hold(mut self, bound: Duration) -> Self {
         self.max_hold = bound;
+        self
+    }
+
+    /// The policy working with `handshake`, which wraps the swarm's
+    /// transport ([`Handshake::transport`]): a connected peer's new
+    /// connection then reaches the swarm with its incarnation known, and the
+    /// policy announces the handshake's incarnation as the node's. Without
+    /// it (the default), the policy holds such a connection from the wrapped
+    /// behaviour until its incarnation arrives.
+    pub fn with_handshake(mut self, handshake: Handshake) -> Self {
+        self.handshake = Some(handshake);
         self
     }
 

@@ -1,5 +1,6 @@
-//! The incarnation message's codec and the registry against a model, for
-//! the fuzz targets in `fuzz/`. Not part of the API: it exists only with
+//! The incarnation message's codec, the handshake's reader of a stream's
+//! first bytes, and the registry against a model, for the fuzz targets in
+//! `fuzz/`. Not part of the API: it exists only with
 //! the `fuzzing` feature.
 
 use crate::{protocol, ExchangeError, Incarnation};
@@ -12,6 +13,33 @@ pub fn decode(bytes: &[u8]) -> Result<u128, ExchangeError> {
 /// The message announcing `id`; `None` for zero, which no incarnation has.
 pub fn encode(id: u128) -> Option<Vec<u8>> {
     Incarnation::from_u128(id).map(|incarnation| protocol::encode(incarnation).to_vec())
+}
+
+/// Reads the protocol a stream's first bytes propose, as the handshake
+/// does before the swarm's negotiation sees them; panics if the reader
+/// names bytes it was not given or beyond its limit, changes its decision
+/// when more bytes come, or is still undecided past [`MAX_PEEK`] bytes.
+///
+/// [`MAX_PEEK`]: crate::handshake::peek::MAX_PEEK
+pub fn check_proposal(bytes: &[u8]) {
+    use crate::handshake::peek::{proposal, Peeked, MAX_PEEK};
+
+    let full = proposal(bytes);
+    if let Peeked::Proposal(name) = full {
+        let range = bytes.as_ptr_range();
+        assert!(range.contains(&name.as_ptr()) || name.is_empty());
+        assert!(name.len() < MAX_PEEK);
+    }
+    if bytes.len() >= MAX_PEEK {
+        assert_ne!(full, Peeked::Incomplete, "undecided past the limit");
+    }
+    for cut in 0..=bytes.len() {
+        let early = proposal(&bytes[..cut]);
+        if early != Peeked::Incomplete {
+            assert_eq!(early, full, "decided at {cut} bytes, then changed");
+            break;
+        }
+    }
 }
 
 /// Runs the registry through the scenario `data` describes, against a

@@ -21,6 +21,7 @@ use libp2p_swarm::{
 
 pub use crate::deferred::{Deferred, DeferredIn, Names, Parking};
 use crate::{
+    handshake::Flags,
     protocol::{self, ExchangeError, PROTOCOL},
     Incarnation,
 };
@@ -70,6 +71,17 @@ impl Handler {
             received: false,
             events: VecDeque::new(),
         }
+    }
+
+    /// Starts where the transport's handshake left the exchange: nothing
+    /// more to announce, and the remote's message read or refused once.
+    pub(crate) fn after_handshake(mut self, flags: Flags) -> Self {
+        if flags.announced {
+            self.announce = Announce::Done;
+        }
+        self.received = flags.received;
+        self.attempts = flags.attempts;
+        self
     }
 }
 

@@ -73,6 +73,11 @@
 //! # }
 //! ```
 //!
+//! With a wrapped behaviour, put the policy's [`Handshake`] under the
+//! swarm's transport too ([`Config::with_handshake`]): a restarted peer's new
+//! connection then reaches the swarm with its incarnation known, and nothing
+//! the application sends after the swarm reported it goes to the old run.
+//!
 //! To close restarted peers' connections without wrapping anything, use
 //! `state_isolation::Behaviour::new(Config::default())` as a field of your behaviour.
 
@@ -84,6 +89,7 @@ mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+mod handshake;
 mod incarnation;
 mod protocol;
 mod registry;
@@ -91,6 +97,7 @@ mod registry;
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigError};
 pub use event::Event;
+pub use handshake::Handshake;
 pub use incarnation::{Epoch, Incarnation};
 pub use protocol::{ExchangeError, PROTOCOL};
 pub use registry::{ConnectionInfo, Replacement, Status};

@@ -8,9 +8,9 @@
 
 use std::{fmt, io, time::Duration};
 
-use futures::{future, AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use futures_timer::Delay;
-use libp2p_swarm::{Stream, StreamProtocol};
+use libp2p_swarm::StreamProtocol;
 
 use crate::Incarnation;
 
@@ -91,7 +91,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Incarnation, ExchangeError> {
 
 /// Writes our incarnation and closes the stream.
 pub(crate) async fn send(
-    mut stream: Stream,
+    mut stream: impl AsyncWrite + Unpin,
     incarnation: Incarnation,
     timeout: Duration,
 ) -> Result<(), ExchangeError> {
@@ -105,7 +105,7 @@ pub(crate) async fn send(
 /// Reads the remote's incarnation: everything it writes until it closes, at
 /// most one byte past a message.
 pub(crate) async fn receive(
-    stream: Stream,
+    stream: impl AsyncRead + Unpin,
     timeout: Duration,
 ) -> Result<Incarnation, ExchangeError> {
     let mut bytes = Vec::with_capacity(MESSAGE_LEN + 1);

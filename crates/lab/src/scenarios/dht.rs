@@ -63,9 +63,9 @@ pub(crate) async fn join(arm: Arm, ctx: &Context, peers: Peers) -> Result<Dht, R
         })
         .await?;
     let bootstrap = peers.addrs(HOLDERS);
-    let (config, quota) = crate::stack::node_config(arm, TransportKind::Quic);
+    let (config, layers) = crate::stack::node_config(arm, TransportKind::Quic);
     let x = Node::spawn(config, move |key| {
-        LabBehaviour::with_kad(arm, key, bootstrap, quota)
+        LabBehaviour::with_kad(arm, key, bootstrap, layers)
     })
     .await?;
     if arm == Arm::Plain {

@@ -125,11 +125,11 @@ fn gossip_text(
 }
 
 async fn survivor(arm: Arm) -> Result<Survivor, RunError> {
-    let (config, quota) = stack::node_config(arm, TransportKind::Quic);
+    let (config, layers) = stack::node_config(arm, TransportKind::Quic);
     Ok(Node::spawn(config, move |key| match arm {
         Arm::Plain => Either::Left(App::new(key)),
         Arm::Policy => Either::Right(
-            Policies::new(App::new(key), policy_config(None, quota))
+            Policies::new(App::new(key), policy_config(None, layers))
                 .expect("the lab's policy config is valid"),
         ),
     })

@@ -64,19 +64,19 @@ async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
 }
 
 async fn measure(arm: Arm) -> Result<Sample, RunError> {
-    let (config, quota) = crate::stack::node_config(arm, TransportKind::Quic);
+    let (config, layers) = crate::stack::node_config(arm, TransportKind::Quic);
     let server = Node::spawn(config, move |key| {
-        LabBehaviour::with_kad(arm, key, Vec::new(), quota)
+        LabBehaviour::with_kad(arm, key, Vec::new(), layers)
     })
     .await?;
     let (peer, server_addr) = (server.peer_id(), server.addr().clone());
 
     // The client's swarm is driven here rather than on a `Node`'s task, so
     // that each reply sends the next request without a hop through a channel.
-    let (config, quota) = crate::stack::node_config(arm, TransportKind::Quic);
+    let (config, layers) = crate::stack::node_config(arm, TransportKind::Quic);
     let bootstrap = vec![server_addr.clone()];
     let mut client =
-        config.build(move |key| LabBehaviour::with_kad(arm, key, bootstrap, quota));
+        config.build(move |key| LabBehaviour::with_kad(arm, key, bootstrap, layers));
     testkit::listen(&mut client, config.transport, 0).await?;
     // On the policy arm rebootstrap may be dialing the server already (it
     // is the bootstrap peer): then its connection is the one measured.

@@ -31,8 +31,8 @@ const FIRST_ANSWER: Duration = Duration::from_secs(15);
 
 /// An in-process node with the `arm`'s stack on `transport`.
 pub(crate) async fn lab_node(transport: TransportKind, arm: Arm) -> Result<LabNode, RunError> {
-    let (config, quota) = stack::node_config(arm, transport);
-    Ok(Node::spawn(config, move |key| LabBehaviour::new(arm, key, quota)).await?)
+    let (config, layers) = stack::node_config(arm, transport);
+    Ok(Node::spawn(config, move |key| LabBehaviour::new(arm, key, layers)).await?)
 }
 
 /// Makes `connection` of `node` to `peer` what a real connection at the

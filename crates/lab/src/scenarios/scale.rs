@@ -270,9 +270,9 @@ impl Server {
                 (Self::run(swarm, ServerStats::on_app), addr)
             }
             Arm::Policy => {
-                let (config, quota) = stack::node_config(arm, transport);
+                let (config, layers) = stack::node_config(arm, transport);
                 let mut swarm =
-                    config.build(move |key| LabBehaviour::with_kad(arm, key, Vec::new(), quota));
+                    config.build(move |key| LabBehaviour::with_kad(arm, key, Vec::new(), layers));
                 let addr = testkit::listen(&mut swarm, transport, 0).await?;
                 (Self::run(swarm, ServerStats::on_lab), addr)
             }

@@ -60,11 +60,11 @@ async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
         }
     });
 
-    let (config, quota) = stack::node_config(arm, TransportKind::Quic);
+    let (config, layers) = stack::node_config(arm, TransportKind::Quic);
     let mut local: Node<Local> = Node::spawn(config, move |_| match arm {
         Arm::Plain => Either::Left(libp2p_stream::Behaviour::new()),
         Arm::Policy => Either::Right(
-            Policies::new(libp2p_stream::Behaviour::new(), policy_config(None, quota))
+            Policies::new(libp2p_stream::Behaviour::new(), policy_config(None, layers))
             .expect("the lab's policy config is valid"),
         ),
     })

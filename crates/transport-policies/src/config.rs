@@ -66,7 +66,10 @@ impl Config {
     }
 
     /// A Kademlia server on QUIC: conn-prune also probes QUIC every 5 s, so a
-    /// crashed peer is noticed in seconds rather than at QUIC's idle timeout;
+    /// crashed peer is noticed in seconds rather than at QUIC's idle timeout
+    /// (up to 1,000 connections; past that the node-wide probe rate would
+    /// space the probes to QUIC's own 10 s, so they are skipped and QUIC's
+    /// idle timeout is the bound);
     /// state-isolation closes a restarted peer's old connection at once;
     /// rebootstrap re-dials `bootstrap` (addresses with `/p2p`) whenever the
     /// node loses its peers.

@@ -76,7 +76,9 @@ impl Behaviour {
     /// How often connections of `transport` are probed now, if on a
     /// schedule: the configured interval, or longer while more connections
     /// are probed than the node-wide rate allows at that interval
-    /// ([`Config::with_max_scheduled_probe_rate`]).
+    /// ([`Config::with_max_scheduled_probe_rate`]); `None` also while that
+    /// reaches the transport's own idle timeout
+    /// ([`Config::with_transport_idle_timeout`]).
     pub fn probe_interval(&self, transport: Transport) -> Option<std::time::Duration> {
         self.config
             .probe_interval_at(transport, self.scheduled.get())

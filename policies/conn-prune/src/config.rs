@@ -67,6 +67,7 @@ pub const DEFAULT_MAX_SCHEDULED_PROBE_RATE: u32 = 100;
 /// | probe newer-connection duplicates | on | a second connection to a peer probes the older ones at once |
 /// | inbound probes per connection | 8 per second, burst 16 | what a peer can make this node serve |
 /// | scheduled probes, node-wide | 100 per second | detection time on a node with many connections against its CPU |
+/// | the transport's own idle timeout, QUIC | 10 s (libp2p-quic's) | scheduled probes the rate puts further apart are skipped: QUIC closes first |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub(crate) intervals: [Option<Duration>; 4],
@@ -79,6 +80,7 @@ pub struct Config {
     pub(crate) inbound_probes_per_second: u32,
     pub(crate) inbound_probe_burst: u32,
     pub(crate) max_scheduled_probe_rate: Option<u32>,
+    pub(crate) idle_timeouts: [Option<Duration>; 4],
 }
 
 impl Default for Config {
@@ -94,6 +96,8 @@ impl Default for Config {
             inbound_probes_per_second: 8,
             inbound_probe_burst: 16,
             max_scheduled_probe_rate: Some(DEFAULT_MAX_SCHEDULED_PROBE_RATE),
+            // libp2p-quic's default `max_idle_timeout`.
+            idle_timeouts: [None, Some(Duration::from_secs(10)), None, None],
         }
     }
 }
@@ -174,6 +178,28 @@ impl Config {
         self
     }
 
+    /// The longest `transport` itself takes to close a connection that
+    /// hears nothing, or `None` if it may never (the default for all but
+    /// QUIC, whose default is libp2p-quic's `max_idle_timeout`, 10 s; set
+    /// yours if you changed it). A connection whose scheduled probes the
+    /// node-wide rate puts at least this far apart is not probed on its
+    /// schedule: no such probe could notice a death before the transport
+    /// does, and each would cost the node a stream. It is still probed on a
+    /// trigger (a suspicion, a newer duplicate), and on schedule again once
+    /// the node holds fewer connections.
+    pub fn with_transport_idle_timeout(
+        mut self,
+        transport: Transport,
+        timeout: Option<Duration>,
+    ) -> Self {
+        self.idle_timeouts[transport.index()] = timeout;
+        self
+    }
+
+    pub(crate) fn idle_timeout(&self, transport: Transport) -> Option<Duration> {
+        self.idle_timeouts[transport.index()]
+    }
+
     /// The probe interval for `transport`, if it is probed on a schedule.
     pub fn probe_interval(&self, transport: Transport) -> Option<Duration> {
         self.intervals[transport.index()]
@@ -181,10 +207,18 @@ impl Config {
 
     /// The probe interval for `transport` on a node whose `connections` are
     /// probed on a schedule: the configured interval, stretched as the
-    /// node-wide scheduled probe rate requires.
+    /// node-wide scheduled probe rate requires; `None` when it is not probed
+    /// on a schedule at that size (no interval, or one stretched to the
+    /// transport's own idle timeout, [`Self::with_transport_idle_timeout`]).
     pub fn probe_interval_at(&self, transport: Transport, connections: usize) -> Option<Duration> {
         let interval = self.probe_interval(transport)?;
-        Some(spread(interval, self.max_scheduled_probe_rate, connections))
+        let skipped_from = skipped_from(
+            interval,
+            self.max_scheduled_probe_rate,
+            self.idle_timeout(transport),
+        );
+        (connections < skipped_from)
+            .then(|| spread(interval, self.max_scheduled_probe_rate, connections))
     }
 
     /// The longest time from a connection's death to its pruning, for a
@@ -199,7 +233,8 @@ impl Config {
     }
 
     /// [`Self::detection_bound`] on a node whose `connections` are probed on
-    /// a schedule.
+    /// a schedule; `None` where they are not (at that size, the transport's
+    /// own idle timeout is the bound, [`Self::with_transport_idle_timeout`]).
     pub fn detection_bound_at(&self, transport: Transport, connections: usize) -> Option<Duration> {
         let interval = self.probe_interval_at(transport, connections)?;
         Some(
@@ -212,6 +247,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.intervals.iter().flatten().any(Duration::is_zero) {
             return Err(ConfigError::ZeroInterval);
+        }
+        if self.idle_timeouts.iter().flatten().any(Duration::is_zero) {
+            return Err(ConfigError::ZeroIdleTimeout);
         }
         if !(0.0..1.0).contains(&self.jitter) {
             return Err(ConfigError::JitterOutOfRange(self.jitter));
@@ -250,6 +288,31 @@ pub(crate) fn spread(interval: Duration, per_second: Option<u32>, connections: u
     }
 }
 
+/// How many connections probed on a schedule stretch `interval` to the
+/// transport's `idle_timeout` (`usize::MAX`: never).
+pub(crate) fn skipped_from(
+    interval: Duration,
+    per_second: Option<u32>,
+    idle_timeout: Option<Duration>,
+) -> usize {
+    let Some(timeout) = idle_timeout else {
+        return usize::MAX;
+    };
+    if interval >= timeout {
+        return 0;
+    }
+    match per_second {
+        // The first count whose spread reaches the timeout.
+        Some(rate) if rate > 0 => {
+            let n = (timeout.as_secs_f64() * f64::from(rate)).ceil() as usize;
+            (n.saturating_sub(1)..=n.saturating_add(1))
+                .find(|&n| spread(interval, per_second, n) >= timeout)
+                .unwrap_or(n)
+        }
+        _ => usize::MAX,
+    }
+}
+
 /// A configuration value out of range.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -273,6 +336,8 @@ pub enum ConfigError {
     ZeroInboundProbeLimit,
     /// A node-wide scheduled probe rate of zero would never probe.
     ZeroScheduledProbeRate,
+    /// A transport's idle timeout of zero would skip every scheduled probe.
+    ZeroIdleTimeout,
 }
 
 impl fmt::Display for ConfigError {
@@ -294,6 +359,9 @@ impl fmt::Display for ConfigError {
             Self::ZeroScheduledProbeRate => f.write_str(
                 "the node-wide scheduled probe rate must be at least 1, or none for no limit",
             ),
+            Self::ZeroIdleTimeout => {
+                f.write_str("a transport's idle timeout must be above zero, or none if it has none")
+            }
         }
     }
 }
@@ -336,6 +404,7 @@ mod tests {
     fn the_node_wide_rate_stretches_intervals_past_what_fits_in_it() {
         let config = Config::default()
             .with_probe_interval(Transport::Quic, Some(Duration::from_secs(5)))
+            .with_transport_idle_timeout(Transport::Quic, None)
             .with_max_scheduled_probe_rate(Some(100));
         let at = |n| config.probe_interval_at(Transport::Quic, n).unwrap();
         assert_eq!(at(0), Duration::from_secs(5));
@@ -395,6 +464,11 @@ mod tests {
             (
                 Config::default().with_max_scheduled_probe_rate(Some(0)),
                 ConfigError::ZeroScheduledProbeRate,
+            ),
+            (
+                Config::default()
+                    .with_transport_idle_timeout(Transport::Quic, Some(Duration::ZERO)),
+                ConfigError::ZeroIdleTimeout,
             ),
         ];
         for (config, error) in cases {

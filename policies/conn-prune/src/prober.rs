@@ -8,6 +8,7 @@
 //! connection up among all of its peers) and no event until the probe ends.
 
 use std::{
+    num::NonZeroU32,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -83,7 +84,12 @@ pub(crate) struct Prober {
     /// The configured interval, and this prober's place among the
     /// connections that share the node-wide rate.
     interval: Option<(Duration, Member)>,
-    max_rate: Option<u32>,
+    /// Never zero: `Config::validate` refuses it (a 4-byte option).
+    max_rate: Option<NonZeroU32>,
+    /// From how many scheduled connections the schedule reaches the
+    /// transport's own idle timeout and is skipped.
+    /// (`u32::MAX`: never; a `u32` keeps the prober small).
+    skipped_from: u32,
     jitter: f64,
     min_timeout: Duration,
     max_timeout: Duration,
@@ -114,7 +120,17 @@ impl Prober {
             interval: config
                 .probe_interval(transport)
                 .map(|interval| (interval, scheduled.join())),
-            max_rate: config.max_scheduled_probe_rate,
+            max_rate: config.max_scheduled_probe_rate.and_then(NonZeroU32::new),
+            skipped_from: config
+                .probe_interval(transport)
+                .map_or(u32::MAX, |interval| {
+                    let from = config::skipped_from(
+                        interval,
+                        config.max_scheduled_probe_rate,
+                        config.idle_timeout(transport),
+                    );
+                    u32::try_from(from).unwrap_or(u32::MAX)
+                }),
             jitter: config.jitter,
             min_timeout: config.min_probe_timeout,
             max_timeout: config.max_probe_timeout,
@@ -177,6 +193,12 @@ impl Prober {
         }
         let (_, trigger) = self.next.filter(|(at, _)| *at <= now)?;
         self.next = None;
+        if trigger == Trigger::Schedule && self.stretched_to_idle_timeout() {
+            // The transport closes a silent connection before such a probe
+            // could tell; look again one stretched interval on.
+            self.reschedule(now);
+            return None;
+        }
         let probe = ProbeId(self.started);
         self.started = self.started.wrapping_add(1);
         self.last_start = Some(now);
@@ -235,12 +257,21 @@ impl Prober {
 
     fn reschedule(&mut self, now: Instant) {
         self.next = self.interval.as_ref().map(|(interval, member)| {
-            let interval = config::spread(*interval, self.max_rate, member.0.get());
+            let rate = self.max_rate.map(NonZeroU32::get);
+            let interval = config::spread(*interval, rate, member.0.get());
             (
                 now + jittered(&mut self.rng, self.jitter, interval),
                 Trigger::Schedule,
             )
         });
+    }
+
+    /// Whether the node-wide rate stretches this connection's schedule to
+    /// the transport's own idle timeout.
+    fn stretched_to_idle_timeout(&self) -> bool {
+        self.interval
+            .as_ref()
+            .is_some_and(|(_, member)| member.0.get() >= self.skipped_from as usize)
     }
 
     /// The wait for an answer to a new probe, as the RTT measured so far and
@@ -332,6 +363,45 @@ mod tests {
         drop(tcp);
         drop(probers);
         assert_eq!(scheduled.get(), 0);
+    }
+
+    #[test]
+    fn a_schedule_stretched_to_the_transports_idle_timeout_is_skipped_until_it_shrinks() {
+        let t0 = Instant::now();
+        // 4 s QUIC probes, 1 a second node-wide, QUIC's own close within 10 s.
+        let config = config()
+            .with_probe_interval(Transport::Quic, Some(INTERVAL))
+            .with_max_scheduled_probe_rate(Some(1))
+            .with_transport_idle_timeout(Transport::Quic, Some(ms(10_000)));
+        let scheduled = Scheduled::default();
+        let mut probers: Vec<Prober> = (0..10)
+            .map(|seed| Prober::new(&config, Transport::Quic, &scheduled, seed, t0))
+            .collect();
+        // Ten connections at one probe a second: every 10 s, no sooner than
+        // QUIC closes a silent one itself.
+        let last = &mut probers[9];
+        let due = t0 + ms(10_000);
+        assert_eq!(last.poll_timeout(), Some(due));
+        assert!(steps(last, due).is_empty(), "a probe QUIC beats");
+        assert_eq!(last.poll_timeout(), Some(due + ms(10_000)));
+        assert_eq!(last.started(), 0);
+        // A trigger still probes.
+        last.request(Trigger::Suspect, due + ms(1));
+        assert_eq!(steps(last, due + ms(1)), vec![start(0, Trigger::Suspect)]);
+        // With fewer connections the schedule fits again.
+        probers.truncate(5);
+        let mut one = probers.remove(1);
+        let next = one.poll_timeout().unwrap();
+        assert_eq!(steps(&mut one, next), vec![start(0, Trigger::Schedule)]);
+        assert_eq!(
+            config.probe_interval_at(Transport::Quic, 10),
+            None,
+            "the config says so too"
+        );
+        assert_eq!(
+            config.probe_interval_at(Transport::Quic, 9),
+            Some(ms(9_000))
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A peer that writes what it likes on raw QUIC streams, below any swarm:
-//! malformed multistream-select bytes never upset the accounting, and a
-//! flood of streams meets the connection's limit, with the victim's ledger
-//! back at zero once the attacker is gone.
+//! malformed multistream-select bytes never upset the accounting, a flood
+//! of streams meets the connection's limit, with the victim's ledger back
+//! at zero once the attacker is gone, and greedy peers holding all the
+//! streams the node-wide limit lets them leave room for an honest one.
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
@@ -303,4 +304,70 @@ async fn a_stream_flood_meets_the_connection_limit() {
     );
     assert_eq!(snapshot.dropped_events, 0);
     assert!(snapshot.protocols.len() <= 1, "{:?}", snapshot.protocols);
+}
+
+#[tokio::test]
+async fn greedy_peers_holding_the_node_limit_leave_room_for_an_honest_one() {
+    const NODE: u32 = 256;
+    const GREEDY: usize = 4;
+    /// Each tries for this many, under its connection's per-protocol 128.
+    const EACH: u64 = 100;
+    const REQUESTS: usize = 100;
+    let config = Config::default().with_limit(Scope::Node, Limit::new(NODE, NODE));
+    let mut victim = member(config).await;
+    let victim_id = victim.peer_id();
+    let mut honest = member(Config::default()).await;
+    connect(&mut honest, &mut victim).await;
+
+    // One after another, each greedy peer opens streams, as many as it is
+    // let, and holds them in negotiation: a header and no proposal, which
+    // the victim's swarm waits on for its 10 s upgrade timeout (up to 128
+    // a connection), and the ledger counts open meanwhile.
+    let proposal = frame(HEADER);
+    let mut greedy = Vec::new();
+    for g in 0..GREEDY {
+        let mut raw = Raw::connect(victim.node.addr()).await;
+        victim
+            .node
+            .wait_established(raw.peer_id, CONNECT)
+            .await
+            .unwrap();
+        let mut held = Vec::new();
+        for _ in 0..EACH {
+            let mut stream = raw.open().await;
+            let _ = stream.write_all(&proposal).await;
+            held.push(stream);
+        }
+        let tried = EACH * (g as u64 + 1);
+        victim
+            .wait_ledger(SOON, "every greedy stream admitted or refused", move |s| {
+                s.node.inbound.opened + s.node.inbound.refused >= tried
+            })
+            .await;
+        greedy.push((raw, held));
+    }
+    let snapshot = victim.quota.snapshot();
+    let held_by_greedy = snapshot.node.inbound.open;
+    println!(
+        "greedy peers hold {held_by_greedy} of {NODE}; refused {}",
+        snapshot.node.inbound.refused
+    );
+    assert!(held_by_greedy < NODE, "the greedy took every slot");
+    assert!(
+        snapshot.node.inbound.refused > 0,
+        "nobody was greedy enough"
+    );
+
+    // The honest peer's streams, one at a time, while the greedy hold theirs.
+    let mut served = 0;
+    for _ in 0..REQUESTS {
+        if let Ok(stream) = honest.try_open(victim_id, ALPHA).await {
+            let (_, accepted) = victim.accept(ALPHA).await;
+            drop((stream, accepted));
+            served += 1;
+        }
+    }
+    println!("honest: {served} of {REQUESTS} served");
+    assert_eq!(served, REQUESTS, "the honest peer was locked out");
+    drop(greedy);
 }

@@ -98,10 +98,10 @@ pub fn check_ledger(data: &[u8]) {
         Some([
             (Scope::Connection, small(4)?),
             (Scope::Peer, small(6)?),
-            (Scope::Node, small(10)?),
+            (Scope::Node, small(40)?),
             (Scope::ProtocolPerConnection, small(3)?),
             (Scope::ProtocolPerPeer, small(4)?),
-            (Scope::Protocol, small(6)?),
+            (Scope::Protocol, small(24)?),
         ])
     })() else {
         return;
@@ -127,6 +127,23 @@ pub fn check_ledger(data: &[u8]) {
         open.iter()
             .filter(|s| s.direction == direction && select(s))
             .count() as u32
+    };
+
+    // A refusal: its scope holds exactly its limit, or, refused for a fair
+    // share, at least the shared part while the peer holds its share.
+    let fair_or_full = |open: &[Open],
+                        direction: Direction,
+                        scope: &dyn Fn(&Open) -> bool,
+                        peer: &dyn Fn(&Open) -> bool,
+                        refused: &crate::LimitExceeded| {
+        let n = count(open, direction, scope);
+        match refused.share {
+            None => assert_eq!(n, refused.limit, "{refused:?}"),
+            Some(share) => {
+                assert!(n >= refused.limit, "{refused:?}: {n} open");
+                assert!(count(open, direction, peer) >= share, "{refused:?}");
+            }
+        }
     };
 
     while let Some(op) = bytes.next() {
@@ -180,8 +197,12 @@ pub fn check_ledger(data: &[u8]) {
                             "refused at open by {:?}",
                             refused.scope
                         );
-                        assert_eq!(count(&open, direction, &on), refused.limit, "{refused:?}");
-                        assert_eq!(limit_of(refused.scope).get(direction), Some(refused.limit));
+                        let of_peer =
+                            |s: &Open| live[s.connection].as_ref().is_some_and(|l| l.peer == peer);
+                        fair_or_full(&open, direction, &on, &of_peer, &refused);
+                        if refused.share.is_none() {
+                            assert_eq!(limit_of(refused.scope).get(direction), Some(refused.limit));
+                        }
                     }
                 }
             }
@@ -220,7 +241,11 @@ pub fn check_ledger(data: &[u8]) {
                             "refused at negotiation by {:?}",
                             refused.scope
                         );
-                        assert_eq!(count(&open, direction, &on), refused.limit, "{refused:?}");
+                        let of_peer_protocol = |o: &Open| {
+                            o.protocol == Some(protocol)
+                                && live[o.connection].as_ref().is_some_and(|l| l.peer == peer)
+                        };
+                        fair_or_full(&open, direction, &on, &of_peer_protocol, &refused);
                     }
                 }
             }

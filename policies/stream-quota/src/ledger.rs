@@ -420,6 +420,11 @@ impl Ledger {
         true
     }
 
+    /// The peers with a connection, who share the node-wide scopes.
+    fn peers_connected(&self) -> u32 {
+        u32::try_from(self.peer_slots.len()).unwrap_or(u32::MAX)
+    }
+
     /// The muxer was dropped: its streams are gone with it.
     pub(crate) fn remove_connection(&mut self, muxer: MuxerId) {
         let Some(mut connection) = self.connections.remove(&muxer) else {
@@ -461,13 +466,14 @@ impl Ledger {
     /// transport nothing: its room at [`Stage::Open`] (at least 1), or the
     /// refusal, counted and queued.
     pub(crate) fn admit_outbound(&mut self, muxer: MuxerId) -> Result<u32, LimitExceeded> {
+        let peers = self.peers_connected();
         let Some(connection) = self.connections.get(&muxer) else {
             return Ok(u32::MAX);
         };
         let peer = self.peer(connection.peer_slot);
         let direction = Direction::Outbound;
         let open = open_counts(&connection.stats, &peer.stats, &self.node, direction);
-        admission::admit(Stage::Open, direction, open, self.open_limits, None).inspect_err(
+        admission::admit(Stage::Open, direction, open, self.open_limits, peers, None).inspect_err(
             |refusal| {
                 self.count_refusal(muxer, direction, refusal.clone());
             },
@@ -483,6 +489,7 @@ impl Ledger {
         now: Instant,
     ) -> Result<Opened, LimitExceeded> {
         let key = StreamKey(self.next_stream);
+        let peers = self.peers_connected();
         let Some(connection) = self.connections.get_mut(&muxer) else {
             // The muxer outlived its entry: never the case, but never a panic.
             self.next_stream += 1;
@@ -495,14 +502,14 @@ impl Ledger {
             .as_mut()
             .expect("a connection's peer has a slot");
         let open = open_counts(&connection.stats, &peer.stats, &self.node, direction);
-        let headroom = match admission::admit(Stage::Open, direction, open, self.open_limits, None)
-        {
-            Ok(room) => room - 1,
-            Err(refusal) => {
-                self.count_refusal(muxer, direction, refusal.clone());
-                return Err(refusal);
-            }
-        };
+        let headroom =
+            match admission::admit(Stage::Open, direction, open, self.open_limits, peers, None) {
+                Ok(room) => room - 1,
+                Err(refusal) => {
+                    self.count_refusal(muxer, direction, refusal.clone());
+                    return Err(refusal);
+                }
+            };
         self.next_stream += 1;
         for stats in [&mut self.node, &mut peer.stats, &mut connection.stats] {
             let stats = stats.direction_mut(direction);
@@ -543,6 +550,7 @@ impl Ledger {
         let Some(index) = self.intern(protocol) else {
             return Ok(());
         };
+        let peers = self.peers_connected();
         let Some(connection) = self.connections.get_mut(&muxer) else {
             return Ok(());
         };
@@ -571,6 +579,7 @@ impl Ledger {
             direction,
             open,
             protocol.limits,
+            peers,
             Some(&protocol.name),
         );
         if let Err(refusal) = judged {
@@ -1113,6 +1122,7 @@ mod tests {
                 direction: Direction::Inbound,
                 limit: 1,
                 protocol: Some(echo.clone()),
+                share: None,
             }
         );
         // Other protocols are not limited by it.
@@ -1222,27 +1232,26 @@ mod tests {
     }
 
     #[test]
-    fn a_node_limit_sized_streams_per_connection_times_connections_holds_them_exactly() {
+    fn a_node_limit_sized_for_the_connections_holds_all_their_streams() {
         const CONNECTIONS: u32 = 20_000;
         let per_connection = Limit::new(STANDARD.len() as u32, STANDARD.len() as u32);
         let config = Config::default()
-            .with_limit(Scope::Node, per_connection.times(CONNECTIONS))
+            .with_limit(Scope::Node, per_connection.for_connections(CONNECTIONS))
             .with_limit(Scope::Protocol, Limit::new(1, 1).times(CONNECTIONS));
         let mut ledger = Ledger::new(config);
         let now = Instant::now();
         hold_the_standard_streams(&mut ledger, CONNECTIONS, now);
-        // Sized exactly: the next connection's first stream is one too many.
+        // Each protocol's node limit is full: the next connection's stream
+        // of one is one too many.
         let one_more = ledger.add_connection(PeerId::random(), dialer(1));
-        let refused = ledger
+        let key = ledger
             .open_stream(one_more, Direction::Inbound, now)
-            .unwrap_err();
+            .expect("the node keeps room past what it was sized for")
+            .key;
+        let refused = ledger.attribute(one_more, key, STANDARD[0]).unwrap_err();
         assert_eq!(
             (refused.scope, refused.limit),
-            (Scope::Node, 4 * CONNECTIONS)
-        );
-        assert_eq!(
-            ledger.admit_outbound(one_more).map_err(|e| e.scope),
-            Err(Scope::Node)
+            (Scope::Protocol, CONNECTIONS)
         );
     }
 
@@ -1265,6 +1274,7 @@ mod tests {
                 direction: Direction::Inbound,
                 limit: 1,
                 protocol: Some(echo.clone()),
+                share: None,
             })
         );
         // The same peer's other connection, the other direction, and a

@@ -86,10 +86,9 @@ impl Limit {
     }
 
     /// `self` for each of `n` (saturating): a wider scope's limit sized to
-    /// hold `n` narrower ones full, as in sizing a node limit,
-    /// `Limit::new(16, 16).times(20_000)` for 20,000 connections of 16
-    /// streams each way (see `docs/stream-quota.md`, "Sizing a node
-    /// limit"). No limit stays no limit.
+    /// hold `n` narrower ones full. For a node scope, which keeps room for
+    /// peers below their fair share, [`Self::for_connections`] adds that
+    /// room. No limit stays no limit.
     pub const fn times(self, n: u32) -> Self {
         const fn scale(limit: Option<u32>, n: u32) -> Option<u32> {
             match limit {
@@ -100,6 +99,32 @@ impl Limit {
         Self {
             inbound: scale(self.inbound, n),
             outbound: scale(self.outbound, n),
+        }
+    }
+
+    /// A node-wide limit for `connections` that each hold up to `self`:
+    /// [`Self::times`], and an eighth on top of that for the room the node
+    /// scopes keep for peers below their fair share, so that those
+    /// connections are never refused for it (see `docs/stream-quota.md`,
+    /// "Sizing a node limit").
+    pub const fn for_connections(self, connections: u32) -> Self {
+        const fn scale(limit: Option<u32>, n: u32) -> Option<u32> {
+            match limit {
+                Some(limit) => {
+                    let held = limit as u64 * n as u64;
+                    let with_room = (held * 8).div_ceil(7);
+                    Some(if with_room > u32::MAX as u64 {
+                        u32::MAX
+                    } else {
+                        with_room as u32
+                    })
+                }
+                None => None,
+            }
+        }
+        Self {
+            inbound: scale(self.inbound, connections),
+            outbound: scale(self.outbound, connections),
         }
     }
 
@@ -130,6 +155,10 @@ pub struct LimitExceeded {
     pub limit: u32,
     /// The stream's protocol, when the refusal came after negotiation.
     pub protocol: Option<StreamProtocol>,
+    /// Set when a node-wide scope refused a peer that holds its fair share
+    /// or more while the scope is past `limit` (its limit less the room kept
+    /// for peers below their share): that share.
+    pub share: Option<u32>,
 }
 
 impl LimitExceeded {
@@ -149,7 +178,14 @@ impl fmt::Display for LimitExceeded {
         if let Some(protocol) = &self.protocol {
             write!(f, " ({protocol})")?;
         }
-        f.write_str(" is reached")
+        f.write_str(" is reached")?;
+        if let Some(share) = self.share {
+            write!(
+                f,
+                ", and this peer holds its fair share of {share} or more (the rest is kept for peers below theirs)"
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -109,22 +109,9 @@ async fn survivor<B: Survivor>(
         .unwrap()
 }
 
-/// The survivor with the policy as a user should run it: its handshake
-/// under the transport, so a connected peer's new connection is reported
-/// with its incarnation known.
+/// The survivor with the policy and its handshake, as a user should run them.
 async fn isolated_survivor(transport: TransportKind) -> Node<state_isolation::Behaviour<App>> {
-    let handshake = state_isolation::Handshake::new();
-    let layer = handshake.clone();
-    let config = NodeConfig::new(transport).with_transport_layer(move |t| layer.transport(t));
-    Node::spawn(config, move |key| {
-        state_isolation::Behaviour::wrap(
-            App::new(key),
-            state_isolation::Config::default().with_handshake(handshake),
-        )
-        .unwrap()
-    })
-    .await
-    .unwrap()
+    handshaking(transport, state_isolation::Handshake::new(), App::new).await
 }
 
 /// The restarted peer announces its incarnation: a new one each run.

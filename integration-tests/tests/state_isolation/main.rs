@@ -38,14 +38,26 @@ async fn isolating_node(transport: TransportKind) -> IsolatedNode {
 /// A node whose policy runs the handshake in its transport, with `bound`.
 async fn handshaking_node(transport: TransportKind, bound: Duration) -> IsolatedNode {
     let handshake = state_isolation::Handshake::new().with_bound(bound);
+    handshaking(transport, handshake, PlainBehaviour::new).await
+}
+
+/// `inner` wrapped by the policy as a user should run it with a wrapped
+/// behaviour: `handshake` under the transport, so a connected peer's new
+/// connection is reported with its incarnation known.
+async fn handshaking<B>(
+    transport: TransportKind,
+    handshake: state_isolation::Handshake,
+    inner: impl FnOnce(&libp2p::identity::Keypair) -> B,
+) -> Node<state_isolation::Behaviour<B>>
+where
+    B: libp2p::swarm::NetworkBehaviour + Send + 'static,
+    B::ToSwarm: Send + std::fmt::Debug,
+{
     let layer = handshake.clone();
     let config = NodeConfig::new(transport).with_transport_layer(move |t| layer.transport(t));
     Node::spawn(config, move |key| {
-        state_isolation::Behaviour::wrap(
-            PlainBehaviour::new(key),
-            state_isolation::Config::default().with_handshake(handshake),
-        )
-        .expect("a valid config")
+        let config = state_isolation::Config::default().with_handshake(handshake);
+        state_isolation::Behaviour::wrap(inner(key), config).expect("a valid config")
     })
     .await
     .unwrap()

@@ -256,7 +256,20 @@ impl<B: NetworkBehaviour> Behaviour<B> {
         if additional && settled != Some(Settled::Shown) {
             return Ok(self.hold(connection, peer, side, flags));
         }
-        let inner = match &side {
+        let inner = self.inner_handler(connection, peer, &side)?;
+        self.learn_offered(&inner);
+        Ok(self.handler(flags, Deferred::active(inner)))
+    }
+
+    /// The wrapped behaviour's handler for the connection, as the swarm
+    /// would have asked for it.
+    fn inner_handler(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        side: &Side,
+    ) -> Result<THandler<B>, ConnectionDenied> {
+        match side {
             Side::Inbound {
                 local_addr,
                 remote_addr,
@@ -277,9 +290,7 @@ impl<B: NetworkBehaviour> Behaviour<B> {
                 *role_override,
                 *port_use,
             ),
-        }?;
-        self.learn_offered(&inner);
-        Ok(self.handler(flags, Deferred::active(inner)))
+        }
     }
 
     /// Judges an additional connection on what the handshake learnt, before
@@ -410,28 +421,7 @@ impl<B: NetworkBehaviour> Behaviour<B> {
         let held = self.held.remove(&connection).expect("looked up above");
         let (endpoint, failed_addresses) = held.established.expect("checked above");
         let peer = held.peer;
-        let handler = match &held.side {
-            Side::Inbound {
-                local_addr,
-                remote_addr,
-            } => self.inner.handle_established_inbound_connection(
-                connection,
-                peer,
-                local_addr,
-                remote_addr,
-            ),
-            Side::Outbound {
-                addr,
-                role_override,
-                port_use,
-            } => self.inner.handle_established_outbound_connection(
-                connection,
-                peer,
-                addr,
-                *role_override,
-                *port_use,
-            ),
-        };
+        let handler = self.inner_handler(connection, peer, &held.side);
         let handler = match handler {
             Ok(handler) => handler,
             Err(denied) => {

@@ -18,9 +18,8 @@ pub fn encode(id: u128) -> Option<Vec<u8>> {
 /// Reads the protocol a stream's first bytes propose, as the handshake
 /// does before the swarm's negotiation sees them; panics if the reader
 /// names bytes it was not given or beyond its limit, changes its decision
-/// when more bytes come, or is still undecided past [`MAX_PEEK`] bytes.
-///
-/// [`MAX_PEEK`]: crate::handshake::peek::MAX_PEEK
+/// when more bytes come, or is still undecided past its limit (1,047
+/// bytes).
 pub fn check_proposal(bytes: &[u8]) {
     use crate::handshake::peek::{proposal, Peeked, MAX_PEEK};
 

@@ -97,7 +97,8 @@ impl Handshake {
     /// At most how long a connection is delayed by its exchange (default
     /// 2 s); past it, the connection goes to the swarm as it is and the
     /// policy holds it from the wrapped behaviour instead. Zero turns the
-    /// handshake off.
+    /// handshake off. It makes a new handshake with the same incarnation:
+    /// set it before the handle is cloned into the transport and the config.
     pub fn with_bound(self, bound: Duration) -> Self {
         Self::with(self.shared.local, bound)
     }

@@ -25,7 +25,7 @@
 //! `L`: a peer new to the kept room takes at most half of it. So peers that
 //! open and hold all the streams they can leave room for others (no stream
 //! is ever taken back): each of them that came once the shared part was
-//! full halves what is left, so `log2(L / 8)` of those fill it. A limit
+//! full halves what is left, so `log2(L / 8) + 1` of those fill it. A limit
 //! sized as streams per connection × connections still admits every
 //! connection's streams, when there are at least as many connections as
 //! streams per connection.

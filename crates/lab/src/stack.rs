@@ -177,12 +177,17 @@ impl LabBehaviour {
         }
     }
 
-    /// conn-prune, on the policy arm.
-    pub fn prune(&self) -> Option<&conn_prune::Behaviour> {
+    /// The facade's bundle, on the policy arm.
+    pub fn bundle(&self) -> Option<&Bundle> {
         match &self.node {
             Either::Left(_) => None,
-            Either::Right(bundle) => bundle.prune(),
+            Either::Right(bundle) => Some(bundle),
         }
+    }
+
+    /// conn-prune, on the policy arm.
+    pub fn prune(&self) -> Option<&conn_prune::Behaviour> {
+        self.bundle()?.prune()
     }
 }
 

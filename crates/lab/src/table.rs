@@ -49,8 +49,8 @@ pub fn render(outcomes: &[Outcome], notes: &[(&str, String)]) -> String {
     }
     out.push_str(
         "\n≥: a run that did not recover within the scenario's cap counts as the cap \
-         (k capped: how many did). policies/plain: below 1 is better for times, above 1 \
-         for requests per second.\n",
+         (k capped: how many did). policies/plain: below 1 is better for times and \
+         memory, above 1 for requests per second.\n",
     );
     out
 }

@@ -12,6 +12,8 @@
 //!   restart it with the same key on the same port;
 //! - [`Network`] starts N nodes in process, [`ChildNetwork`] N Kademlia nodes
 //!   in child processes, for the DHT scenarios;
+//! - [`abuse`] floods a node with connections, streams or garbage, from
+//!   below any swarm;
 //! - [`echo`] asks one chosen connection "can you still carry a stream?".
 //!
 //! ```no_run
@@ -36,6 +38,7 @@
 //! # }
 //! ```
 
+pub mod abuse;
 pub mod child;
 pub mod clients;
 pub mod echo;

@@ -24,6 +24,8 @@ use transport_policies::{
     Config, Policies,
 };
 
+mod abuse;
+
 const CONNECT: Duration = Duration::from_secs(10);
 /// Healthy probe rounds to sit through before any fault.
 const HEALTHY_ROUNDS: u64 = 10;

@@ -81,7 +81,8 @@ pub enum Reason {
     Unresponsive,
     /// Opening a probe stream failed and the transport closed the connection
     /// with this error: it knew the connection was dead and had not said so
-    /// (a WebRTC connection whose remote closed it, for one).
+    /// (a WebRTC connection whose remote closed it, for one). Never on QUIC
+    /// or TCP, which report their closes themselves.
     ProbeFailed(ConnectionFailure),
 }
 

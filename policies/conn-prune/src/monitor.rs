@@ -96,6 +96,9 @@ struct Monitored {
     again: Option<Trigger>,
     /// Whether its handler probes it on a schedule.
     scheduled: bool,
+    /// Whether its transport reports a close of its own (QUIC, TCP): then a
+    /// close while a probe opens is the transport's news, not the probe's.
+    closes_itself: bool,
     /// An on-demand probe was asked for and no outcome came since.
     requested: bool,
     /// A probe stream is being opened, for this trigger.
@@ -279,6 +282,7 @@ impl Monitor {
                 timer: 0,
                 again: None,
                 scheduled: self.config.probe_interval(transport).is_some(),
+                closes_itself: matches!(transport, Transport::Quic | Transport::Tcp),
                 requested: false,
                 opening: None,
                 suspicion: None,
@@ -308,6 +312,9 @@ impl Monitor {
             self.load.heartbeat = None;
         }
         if monitored.pruned {
+            return;
+        }
+        if monitored.closes_itself {
             return;
         }
         if let (Some(trigger), Some(error)) = (monitored.opening, error) {
@@ -1233,6 +1240,16 @@ mod tests {
         let f = h.establish(4, Transport::WebRtc, ms(5000));
         h.outcome(f, Trigger::Schedule, ProbeOutcome::Opening, ms(9000));
         h.monitor.on_closed(f, None, h.at(ms(9001)));
+        assert!(h.drain().is_empty());
+        // Nor a failure of a transport that reports its closes itself: a
+        // QUIC peer that closed, or timed out, while a probe opened.
+        let g = h.establish(5, Transport::Quic, ms(5000));
+        h.outcome(g, Trigger::Schedule, ProbeOutcome::Opening, ms(9000));
+        let closed = ConnectionFailure::Io {
+            kind: std::io::ErrorKind::Other,
+            message: "connection failed: closed by peer: 0".to_owned(),
+        };
+        h.monitor.on_closed(g, Some(closed), h.at(ms(9001)));
         assert!(h.drain().is_empty());
     }
 

@@ -194,6 +194,14 @@ impl<B: NetworkBehaviour> Behaviour<B> {
         self.held.get(&connection).is_some_and(|h| !h.denied)
     }
 
+    /// How many connections the policy keeps a record of: every established
+    /// one until it closes, and those whose exchange ended in the transport
+    /// ([`crate::Handshake`]) until the swarm reports them. Back at the
+    /// connections open once a flood of them is over.
+    pub fn tracked_connections(&self) -> usize {
+        self.registry.len() + self.early.len()
+    }
+
     /// The current incarnation of a connected peer, with its epoch.
     pub fn incarnation_of(&self, peer: &PeerId) -> Option<(Incarnation, Epoch)> {
         self.registry.incarnation_of(peer)

@@ -255,6 +255,11 @@ impl Registry {
         })
     }
 
+    /// Connections it holds a record of: every established one, until it closes.
+    pub(crate) fn len(&self) -> usize {
+        self.connections.len()
+    }
+
     /// How many connections are stale, as the registry counts them.
     #[cfg(feature = "fuzzing")]
     pub(crate) fn stale_count(&self) -> usize {

@@ -12,19 +12,22 @@ use crate::{
 /// Limits per scope and direction, the starvation and leak thresholds, and
 /// whether a starved connection is recycled.
 ///
-/// The default limits are per connection, per peer, and per protocol on
-/// each: a node holding any number of connections, each with the ordinary
-/// streams of ping, identify, Kademlia or gossipsub open, never reaches one.
-/// The node-wide scopes ([`Scope::Node`], [`Scope::Protocol`]) have no
-/// limit unless one is set: see `docs/stream-quota.md` ("Sizing a node
-/// limit") and [`Limit::times`].
+/// The default limits are per connection, and per protocol on each
+/// connection: a node holding any number of connections, to any number of
+/// peers or many to one, each with the ordinary streams of ping, identify,
+/// Kademlia or gossipsub open, never reaches one. The scopes that many
+/// connections share (the peer's and the node's, [`Scope::Peer`],
+/// [`Scope::ProtocolPerPeer`], [`Scope::Node`], [`Scope::Protocol`]) have
+/// no limit unless one is set, beside a limit on those connections: see
+/// `docs/stream-quota.md` ("Sizing a node limit") and
+/// [`Limit::for_connections`].
 ///
 /// | scope | inbound | outbound |
 /// |---|---|---|
 /// | [`Scope::Connection`] | 256 | 256 |
 /// | [`Scope::ProtocolPerConnection`] | 128 | 128 |
-/// | [`Scope::Peer`] | 256 | 512 |
-/// | [`Scope::ProtocolPerPeer`] | 128 | 256 |
+/// | [`Scope::Peer`] | none | none |
+/// | [`Scope::ProtocolPerPeer`] | none | none |
 /// | [`Scope::Node`] | none | none |
 /// | [`Scope::Protocol`] | none | none |
 #[derive(Debug, Clone)]
@@ -58,20 +61,18 @@ const CONNECTION: Limit = Limit::new(256, 256);
 /// protocol's own cap decides first; half a connection's credit, so one
 /// protocol cannot take all of it.
 const PROTOCOL_PER_CONNECTION: Limit = Limit::new(128, 128);
-/// go-libp2p's resource manager's peer base limit.
-const PEER: Limit = Limit::new(256, 512);
-/// One connection's worth of one protocol inbound, twice that outbound
-/// (our own behaviours open those), in go-libp2p's 1 : 2 ratio.
-const PROTOCOL_PER_PEER: Limit = Limit::new(128, 256);
 
 impl Default for Config {
     fn default() -> Self {
         Self {
+            // Shared by connections whose number nothing bounds by default
+            // (rust-libp2p limits neither a node's nor a peer's): any limit
+            // here is reached by one ordinary stream per connection.
             node: Limit::unlimited(),
-            peer: PEER,
+            peer: Limit::unlimited(),
             connection: CONNECTION,
             protocol: Limit::unlimited(),
-            protocol_per_peer: PROTOCOL_PER_PEER,
+            protocol_per_peer: Limit::unlimited(),
             protocol_per_connection: PROTOCOL_PER_CONNECTION,
             per_protocol: HashMap::new(),
             starvation_threshold: Duration::from_secs(2),
@@ -270,7 +271,7 @@ mod tests {
         );
         assert_eq!(
             config.limit(Scope::ProtocolPerPeer, Some(&echo)),
-            Limit::new(128, 256)
+            Limit::unlimited()
         );
         // Setting one of a protocol's own limits leaves its other one alone.
         let only_node = Config::default().with_protocol_limit(echo.clone(), Limit::new(2, 3));
@@ -281,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_limit_connections_and_peers_and_leave_the_node_wide_scopes_open() {
+    fn the_defaults_limit_connections_and_leave_the_shared_scopes_open() {
         let config = Config::default();
         let limits: Vec<_> = [
             Scope::Connection,
@@ -299,8 +300,8 @@ mod tests {
             [
                 Limit::new(256, 256),
                 Limit::new(128, 128),
-                Limit::new(256, 512),
-                Limit::new(128, 256),
+                Limit::unlimited(),
+                Limit::unlimited(),
                 Limit::unlimited(),
                 Limit::unlimited(),
             ]

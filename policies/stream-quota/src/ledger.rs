@@ -1187,9 +1187,18 @@ mod tests {
     /// `connections` connections, each to its own peer, each holding one
     /// inbound and one outbound stream of each standard protocol: every one
     /// admitted at open and at negotiation, and every count exact.
-    fn hold_the_standard_streams(ledger: &mut Ledger, connections: u32, now: Instant) {
+    /// `connections` connections, to a new peer each or all to one, each
+    /// holding one stream of every standard protocol each way.
+    fn hold_the_standard_streams(
+        ledger: &mut Ledger,
+        connections: u32,
+        one_peer: bool,
+        now: Instant,
+    ) {
+        let only = PeerId::random();
         for port in 0..connections {
-            let muxer = ledger.add_connection(PeerId::random(), dialer(port as u16));
+            let peer = if one_peer { only } else { PeerId::random() };
+            let muxer = ledger.add_connection(peer, dialer(port as u16));
             for protocol in STANDARD {
                 for direction in [Direction::Inbound, Direction::Outbound] {
                     if direction == Direction::Outbound {
@@ -1228,7 +1237,13 @@ mod tests {
     #[test]
     fn twenty_thousand_connections_holding_the_standard_streams_are_all_admitted_at_the_defaults() {
         let mut ledger = Ledger::new(Config::default());
-        hold_the_standard_streams(&mut ledger, 20_000, Instant::now());
+        hold_the_standard_streams(&mut ledger, 20_000, false, Instant::now());
+    }
+
+    #[test]
+    fn one_peers_many_connections_holding_the_standard_streams_are_all_admitted_at_the_defaults() {
+        let mut ledger = Ledger::new(Config::default());
+        hold_the_standard_streams(&mut ledger, 4_000, true, Instant::now());
     }
 
     #[test]
@@ -1240,7 +1255,7 @@ mod tests {
             .with_limit(Scope::Protocol, Limit::new(1, 1).times(CONNECTIONS));
         let mut ledger = Ledger::new(config);
         let now = Instant::now();
-        hold_the_standard_streams(&mut ledger, CONNECTIONS, now);
+        hold_the_standard_streams(&mut ledger, CONNECTIONS, false, now);
         // Each protocol's node limit is full: the next connection's stream
         // of one is one too many.
         let one_more = ledger.add_connection(PeerId::random(), dialer(1));

@@ -13,10 +13,10 @@
 //!   refusals and the oldest open stream's age, per connection, peer,
 //!   protocol, protocol per peer and for the node: [`Quota::snapshot`].
 //! - **Limits** per [`Scope`] and [`Direction`] ([`Config`]): by default per
-//!   connection, per peer, and per protocol on each (the scopes are
+//!   connection and per protocol on each connection (the scopes are
 //!   go-libp2p's resource manager's, plus js-libp2p's protocol per
-//!   connection), so no number of connections reaches them; the node-wide
-//!   scopes only when set. The rule is one function, in
+//!   connection), so no number of connections reaches them; the scopes
+//!   connections share (a peer's, the node's) only when set. The rule is one function, in
 //!   `admission.rs`. An inbound stream over a limit is dropped
 //!   unanswered (the remote sees its negotiation fail; on QUIC as a refused
 //!   protocol, since QUIC's drop ends a stream cleanly); an outbound one fails

@@ -24,6 +24,7 @@
 
 mod dht;
 mod pair;
+mod server;
 
 use std::{
     fmt,
@@ -72,6 +73,8 @@ pub enum Unit {
     Millis,
     /// Requests per second; higher is better.
     RequestsPerSecond,
+    /// Kibibytes of memory; lower is better.
+    Kibibytes,
 }
 
 impl Unit {
@@ -80,6 +83,7 @@ impl Unit {
         match self {
             Self::Millis => "ms",
             Self::RequestsPerSecond => "req/s",
+            Self::Kibibytes => "KiB",
         }
     }
 }
@@ -224,6 +228,23 @@ pub fn one_at_a_time(_: &Context) -> usize {
     1
 }
 
+/// A number from the environment, or `default`.
+pub(crate) fn env_number(name: &str, default: u64, min: u64, max: u64) -> Result<u64, RunError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                RunError::new(format!(
+                    "{name} takes a number from {min} to {max}, not {value:?}"
+                ))
+            }),
+    }
+}
+
 /// For [`Scenario::requires`]: nothing.
 pub fn nothing() -> Result<(), String> {
     Ok(())
@@ -257,4 +278,5 @@ registry! {
     dht_network_loss,
     overhead,
     scale,
+    abuse,
 }

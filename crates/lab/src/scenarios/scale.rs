@@ -28,27 +28,15 @@
 //! seconds (default 30). The lab's `--nodes` is the DHT scenarios' network
 //! size, 4 to 128, so it is not reused.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use libp2p::{
-    ping,
-    swarm::{NetworkBehaviour, SwarmEvent},
-    Multiaddr, Swarm,
-};
-use testkit::{
-    clients::{ClientStatus, Clients, ClientsSpec},
-    NodeConfig, PlainBehaviour, PlainEvent, TransportKind,
-};
-use transport_policies::{conn_prune, state_isolation, stream_quota};
+use testkit::clients::{ClientStatus, Clients, ClientsSpec};
 
-use super::{Arm, Context, RunError, Sample, Scenario, Unit};
-use crate::stack::{self, LabBehaviour, LabEvent};
+use super::{
+    env_number,
+    server::{counts, status_kib, trim_heap, Server, ServerStats, Usage},
+    Arm, Context, RunError, Sample, Scenario, Unit,
+};
 
 /// Connections when `POLICY_LAB_SCALE_CONNECTIONS` is not set: past
 /// stream-quota's 512-stream protocol limit, within a short default lab run.
@@ -77,8 +65,6 @@ const QUIET: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(200);
 /// How often the connect phase says how far it got, on stderr.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
-/// `/proc/<pid>/stat`'s clock ticks per second (USER_HZ, 100 on Linux).
-const TICKS_PER_SECOND: f64 = 100.0;
 
 /// See the module docs.
 pub(crate) const SCENARIO: Scenario = Scenario {
@@ -111,234 +97,6 @@ fn requires() -> Result<(), String> {
         .map_err(|e| format!("no testkit-clients binary: {e}"))
 }
 
-/// What the server saw, from its start.
-#[derive(Debug, Clone, Default)]
-struct ServerStats {
-    /// Connections open now.
-    established: usize,
-    /// The most open at once.
-    peak: usize,
-    /// Connections closed, by cause.
-    closed: BTreeMap<String, usize>,
-    /// Inbound connections whose handshake failed.
-    incoming_errors: usize,
-    /// conn-prune's verdicts, by reason.
-    pruned: BTreeMap<String, usize>,
-    /// conn-prune's suspicions (a probe unanswered).
-    suspected: usize,
-    /// conn-prune's reports that this node was too busy to judge.
-    overloaded: usize,
-    /// Connections state-isolation closed.
-    isolation_closed: usize,
-    /// Streams stream-quota refused, by protocol, direction and limit.
-    refused: BTreeMap<String, usize>,
-    /// The server's own pings that failed, by failure.
-    ping_failures: BTreeMap<String, usize>,
-}
-
-impl ServerStats {
-    fn closed_total(&self) -> usize {
-        self.closed.values().sum()
-    }
-
-    fn pruned_total(&self) -> usize {
-        self.pruned.values().sum()
-    }
-
-    fn refused_total(&self) -> usize {
-        self.refused.values().sum()
-    }
-
-    fn on_event<E>(&mut self, event: SwarmEvent<E>, record: fn(&mut Self, E)) {
-        match event {
-            SwarmEvent::ConnectionEstablished { .. } => {
-                self.established += 1;
-                self.peak = self.peak.max(self.established);
-            }
-            SwarmEvent::ConnectionClosed { cause, .. } => {
-                self.established = self.established.saturating_sub(1);
-                let cause = match cause {
-                    None => "closed by this node".to_owned(),
-                    Some(e) => e.to_string(),
-                };
-                *self.closed.entry(cause).or_default() += 1;
-            }
-            SwarmEvent::IncomingConnectionError { .. } => self.incoming_errors += 1,
-            SwarmEvent::Behaviour(event) => record(self, event),
-            _ => {}
-        }
-    }
-
-    /// The plain arm's server's events.
-    fn on_app(&mut self, event: PlainEvent) {
-        if let PlainEvent::Ping(ping::Event {
-            result: Err(failure),
-            ..
-        }) = event
-        {
-            let failure = match failure {
-                ping::Failure::Timeout => "timeout".to_owned(),
-                ping::Failure::Unsupported => "unsupported".to_owned(),
-                ping::Failure::Other { error } => error.to_string(),
-            };
-            *self.ping_failures.entry(failure).or_default() += 1;
-        }
-    }
-
-    /// The policy arm's server's events.
-    fn on_lab(&mut self, event: LabEvent) {
-        match event {
-            LabEvent::App(event) => self.on_app(event),
-            LabEvent::Policy(event) => self.on_policy(*event),
-        }
-    }
-
-    fn on_policy(&mut self, event: transport_policies::Event<PlainEvent>) {
-        match event {
-            transport_policies::Event::Prune(event) => match event {
-                conn_prune::Event::Pruned { reason, .. } => {
-                    let reason = match reason {
-                        conn_prune::Reason::Unresponsive => "unresponsive".to_owned(),
-                        conn_prune::Reason::ProbeFailed(e) => format!("probe failed: {e}"),
-                        other => format!("{other:?}"),
-                    };
-                    *self.pruned.entry(reason).or_default() += 1;
-                }
-                conn_prune::Event::Suspected { .. } => self.suspected += 1,
-                conn_prune::Event::Overloaded { .. } => self.overloaded += 1,
-                _ => {}
-            },
-            transport_policies::Event::Quota(stream_quota::Event::Refused { error, .. }) => {
-                let protocol = error
-                    .protocol
-                    .as_ref()
-                    .map_or("(before negotiation)".to_owned(), ToString::to_string);
-                let key = format!(
-                    "{protocol} {} ({} limit {})",
-                    error.direction, error.scope, error.limit
-                );
-                *self.refused.entry(key).or_default() += 1;
-            }
-            transport_policies::Event::Isolation(state_isolation::Event::Replaced(replacement)) => {
-                self.isolation_closed += replacement.closed.len();
-            }
-            transport_policies::Event::Isolation(state_isolation::Event::Stale { .. }) => {
-                self.isolation_closed += 1;
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The server's task, aborted when dropped: the swarm goes with it.
-struct Server {
-    task: tokio::task::JoinHandle<()>,
-    stats: Arc<Mutex<ServerStats>>,
-}
-
-impl Server {
-    /// Drives `swarm`, its behaviour's events counted by `record`.
-    fn run<B>(mut swarm: Swarm<B>, record: fn(&mut ServerStats, B::ToSwarm)) -> Self
-    where
-        B: NetworkBehaviour + Send + 'static,
-        B::ToSwarm: Send,
-    {
-        let stats = Arc::new(Mutex::new(ServerStats::default()));
-        let shared = stats.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let event = swarm.select_next_some().await;
-                shared
-                    .lock()
-                    .expect("no panic holds it")
-                    .on_event(event, record);
-            }
-        });
-        Self { task, stats }
-    }
-
-    /// The server on `arm`, listening; its dialable address.
-    async fn start(arm: Arm) -> Result<(Self, Multiaddr), RunError> {
-        let transport = TransportKind::Quic;
-        Ok(match arm {
-            // The plain application alone (see the module docs: a
-            // `LabBehaviour` would size its connections like the bundle's).
-            Arm::Plain => {
-                let config = NodeConfig::new(transport);
-                let mut swarm = config.build(PlainBehaviour::with_kad);
-                let addr = testkit::listen(&mut swarm, transport, 0).await?;
-                (Self::run(swarm, ServerStats::on_app), addr)
-            }
-            Arm::Policy => {
-                let (config, layers) = stack::node_config(arm, transport);
-                let mut swarm =
-                    config.build(move |key| LabBehaviour::with_kad(arm, key, Vec::new(), layers));
-                let addr = testkit::listen(&mut swarm, transport, 0).await?;
-                (Self::run(swarm, ServerStats::on_lab), addr)
-            }
-        })
-    }
-
-    fn stats(&self) -> ServerStats {
-        self.stats.lock().expect("no panic holds it").clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// This process's resident set and CPU time so far.
-#[derive(Debug, Clone, Copy)]
-struct Usage {
-    /// `VmRSS`.
-    rss_kib: u64,
-    /// `RssAnon`: the part that is not pages of files (the executable's
-    /// code, touched for the first time as a run takes a new path).
-    anon_kib: u64,
-    cpu: Duration,
-}
-
-impl Usage {
-    fn now() -> Result<Self, RunError> {
-        Ok(Self {
-            rss_kib: status_kib("self", "VmRSS")?,
-            anon_kib: status_kib("self", "RssAnon")?,
-            cpu: cpu_time("self")?,
-        })
-    }
-}
-
-/// The `field` of `/proc/<pid>/status`, in KiB.
-fn status_kib(pid: &str, field: &str) -> Result<u64, RunError> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| RunError::new(format!("no {field} in /proc/{pid}/status")))
-}
-
-/// utime + stime of `/proc/<pid>/stat`.
-fn cpu_time(pid: &str) -> Result<Duration, RunError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The fields after the command name, which may hold spaces, in parentheses.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // Field 3 (state) is fields[0]; utime is field 14, stime field 15.
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => Ok(Duration::from_secs_f64(
-            (user + system) as f64 / TICKS_PER_SECOND,
-        )),
-        _ => Err(RunError::new(format!("unreadable /proc/{pid}/stat"))),
-    }
-}
-
 /// A soft limit of `/proc/self/limits`, e.g. "Max open files".
 fn soft_limit(name: &str) -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -354,49 +112,14 @@ fn ephemeral_ports() -> Option<usize> {
     Some(high.saturating_sub(low) + 1)
 }
 
-/// A number from the environment, or `default`.
-fn option(name: &str, default: u64, min: u64, max: u64) -> Result<u64, RunError> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(value) => value
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                RunError::new(format!(
-                    "{name} takes a number from {min} to {max}, not {value:?}"
-                ))
-            }),
-    }
-}
-
-/// Hands the heap's free pages back to the system (glibc keeps what a
-/// previous run freed, and would serve this run's allocations from it
-/// without the RSS growing: the second arm's connections would look free).
-fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: glibc's malloc_trim takes the padding to leave at the top
-        // of the heap and only returns free memory to the system; it is
-        // thread-safe (it locks each arena).
-        unsafe {
-            malloc_trim(0);
-        }
-    }
-}
-
 async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
-    let n = option(
+    let n = env_number(
         CONNECTIONS_ENV,
         DEFAULT_CONNECTIONS as u64,
         1,
         MAX_CONNECTIONS as u64,
     )? as usize;
-    let window = Duration::from_secs(option(
+    let window = Duration::from_secs(env_number(
         WINDOW_ENV,
         DEFAULT_WINDOW.as_secs(),
         1,
@@ -587,21 +310,6 @@ impl std::fmt::Display for Report {
             self.clients_rss_kib as f64 / 1024.0
         )
     }
-}
-
-/// `a: 3, b: 1`, or `none`.
-fn counts(map: &BTreeMap<String, usize>) -> String {
-    if map.is_empty() {
-        return "none".to_owned();
-    }
-    let mut out = String::new();
-    for (key, n) in map {
-        if !out.is_empty() {
-            out.push_str(", ");
-        }
-        let _ = write!(out, "{key}: {n}");
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 mod handler;
 mod protocol;
+mod steady;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -27,6 +28,7 @@ use libp2p::{
 };
 
 pub use protocol::{MAX_PAYLOAD, PROTOCOL};
+pub use steady::{Served, Steady};
 
 use handler::{Handler, Outcome, Request};
 

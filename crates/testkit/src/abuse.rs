@@ -461,8 +461,9 @@ fn proposal(protocol: &str) -> Vec<u8> {
     .concat()
 }
 
-/// `message` behind its unsigned-varint length.
-fn frame(message: &[u8]) -> Vec<u8> {
+/// `message` behind its unsigned-varint length, as multistream-select
+/// frames it.
+pub fn frame(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + 2);
     let mut len = message.len();
     while len >= 0x80 {

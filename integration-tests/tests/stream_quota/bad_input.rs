@@ -20,6 +20,7 @@ use libp2p::{
     quic, Multiaddr,
 };
 use stream_quota::{Direction, Limit, Scope};
+use testkit::abuse::frame;
 
 use super::*;
 
@@ -69,19 +70,6 @@ impl Raw {
         let _ =
             tokio::time::timeout(SOON, poll_fn(|cx| self.connection.poll_close_unpin(cx))).await;
     }
-}
-
-/// `message` framed as multistream-select frames it: a varint length first.
-fn frame(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut len = message.len();
-    while len >= 0x80 {
-        out.push((len as u8 & 0x7f) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-    out.extend_from_slice(message);
-    out
 }
 
 const HEADER: &[u8] = b"/multistream/1.0.0\n";

@@ -81,16 +81,7 @@ impl Stack {
 
     fn behaviour(self, key: &Keypair, bootstrap: Vec<Multiaddr>, layers: Option<Layers>) -> Node {
         let node = match self {
-            Self::Plain => {
-                let mut app = App::new(key, Some(stack::server_kad(key)));
-                let kad = app.kad.as_mut().expect("the plain app runs Kademlia");
-                for addr in bootstrap {
-                    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-                        kad.add_address(&peer, addr);
-                    }
-                }
-                Either::Left(app)
-            }
+            Self::Plain => Either::Left(App::with_kad(key, bootstrap)),
             Self::All => Either::Right(
                 Policies::with_kad(
                     App::new(key, None),
@@ -100,13 +91,7 @@ impl Stack {
                 .expect("testkit addresses end in /p2p"),
             ),
             Self::Off => {
-                let mut app = App::new(key, Some(stack::server_kad(key)));
-                let kad = app.kad.as_mut().expect("the app runs Kademlia");
-                for addr in bootstrap {
-                    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-                        kad.add_address(&peer, addr);
-                    }
-                }
+                let app = App::with_kad(key, bootstrap);
                 Either::Right(Policies::new(app, Config::none()).expect("valid config"))
             }
         };
@@ -126,6 +111,17 @@ struct App {
 }
 
 impl App {
+    /// With Kademlia of its own, knowing `bootstrap`.
+    fn with_kad(key: &Keypair, bootstrap: Vec<Multiaddr>) -> Self {
+        let mut kad = stack::server_kad(key);
+        for addr in bootstrap {
+            if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                kad.add_address(&peer, addr);
+            }
+        }
+        Self::new(key, Some(kad))
+    }
+
     fn new(key: &Keypair, kad: Option<kad::Behaviour<MemoryStore>>) -> Self {
         Self {
             gossip: GossipBehaviour::new(key),

@@ -25,17 +25,19 @@
 //! bundle with every policy off). Kademlia runs on every stack: inside
 //! rebootstrap when it is on, else as the application's.
 
+mod count;
+
 use std::{process::ExitCode, time::Instant};
+
+use count::Error;
+use tokio::runtime::Runtime;
 
 use futures::StreamExt;
 use libp2p::{
     identity::Keypair,
     kad,
     multiaddr::Protocol,
-    swarm::{
-        dial_opts::{DialOpts, PeerCondition},
-        ConnectionId, SwarmEvent,
-    },
+    swarm::{ConnectionId, SwarmEvent},
     Multiaddr, PeerId, Swarm,
 };
 use policy_lab::{
@@ -130,45 +132,24 @@ fn add_addresses(kad: &mut kad::Behaviour<kad::store::MemoryStore>, addrs: Vec<M
     }
 }
 
-type Error = Box<dyn std::error::Error>;
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(stack) = args.first().and_then(|a| Stack::parse(a)) else {
-        eprintln!(
-            "usage: overhead_count plain|all|prune|isolation|rebootstrap|quota|off \
-             [requests] [warm-up requests]"
-        );
-        return ExitCode::from(2);
-    };
-    let count = |i: usize, default: u64| args.get(i).map_or(Ok(default), |a| a.parse());
-    let (Ok(requests), Ok(warm_up)) = (count(1, 5000), count(2, 2000)) else {
-        eprintln!("overhead_count: counts are whole numbers");
-        return ExitCode::from(2);
-    };
-    // As the lab runs.
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn,libp2p_kad=error");
-    }
-    testkit::init_tracing();
-    match run(stack, requests, warm_up) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("overhead_count: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    count::main(
+        "overhead_count",
+        "plain|all|prune|isolation|rebootstrap|quota|off",
+        Stack::parse,
+        (5000, 2000),
+        // As the lab runs.
+        "warn,libp2p_kad=error",
+        run,
+    )
 }
 
-fn run(stack: Stack, requests: u64, warm_up: u64) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+fn run(runtime: &Runtime, stack: Stack, requests: u64, warm_up: u64) -> Result<(), Error> {
     let (_server, mut pair) = runtime.block_on(set_up(stack))?;
     pair.send_all();
     runtime.block_on(pair.echo(warm_up))?;
     let started = Instant::now();
-    measured(&runtime, &mut pair, requests)?;
+    measured(runtime, &mut pair, requests)?;
     let took = started.elapsed();
     println!(
         "{stack:?}: {requests} requests in {:.3} s ({:.0} req/s)",
@@ -181,11 +162,7 @@ fn run(stack: Stack, requests: u64, warm_up: u64) -> Result<(), Error> {
 /// The measured phase: `requests` echo requests, both nodes' work included
 /// (the server's task runs on this runtime, inside `block_on`).
 #[inline(never)]
-fn measured(
-    runtime: &tokio::runtime::Runtime,
-    pair: &mut Pair,
-    requests: u64,
-) -> Result<(), Error> {
+fn measured(runtime: &Runtime, pair: &mut Pair, requests: u64) -> Result<(), Error> {
     runtime.block_on(pair.echo(requests))
 }
 
@@ -205,14 +182,7 @@ async fn set_up(stack: Stack) -> Result<(Node<LabBehaviour>, Pair), Error> {
     let bootstrap = vec![server_addr.clone()];
     let mut client = config.build(move |key| stack.behaviour(key, bootstrap, layers));
     testkit::listen(&mut client, config.transport, 0).await?;
-    let dial = DialOpts::peer_id(peer)
-        .addresses(vec![server_addr])
-        .condition(PeerCondition::DisconnectedAndNotDialing)
-        .build();
-    match client.dial(dial) {
-        Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
+    stack::dial_once(&mut client, peer, server_addr)?;
     // As the plain arm does; rebootstrap bootstraps on its own.
     if stack != Stack::Rebootstrap && stack != Stack::All {
         if let Some(kad) = client.behaviour_mut().app_mut().kad.as_mut() {

@@ -32,7 +32,12 @@
 //! state-isolation's handshake under the transport) or `off` (the facade's
 //! bundle with every policy off).
 
+mod count;
+
 use std::{process::ExitCode, time::Instant};
+
+use count::Error;
+use tokio::runtime::Runtime;
 
 use either::Either;
 use futures::StreamExt;
@@ -43,11 +48,7 @@ use libp2p::{
     multiaddr::Protocol,
     ping,
     request_response::{self, OutboundRequestId},
-    swarm::{
-        behaviour::toggle::Toggle,
-        dial_opts::{DialOpts, PeerCondition},
-        DialError, NetworkBehaviour, SwarmEvent,
-    },
+    swarm::{behaviour::toggle::Toggle, NetworkBehaviour, SwarmEvent},
     Multiaddr, PeerId, Swarm,
 };
 use policy_lab::{
@@ -207,40 +208,22 @@ impl From<Either<AppEvent, transport_policies::Event<AppEvent>>> for AppEvent {
     }
 }
 
-type Error = Box<dyn std::error::Error>;
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(stack) = args.first().and_then(|a| Stack::parse(a)) else {
-        eprintln!("usage: realistic_count plain|all|off [rounds] [warm-up rounds]");
-        return ExitCode::from(2);
-    };
-    let count = |i: usize, default: u64| args.get(i).map_or(Ok(default), |a| a.parse());
-    let (Ok(rounds), Ok(warm_up)) = (count(1, 1000), count(2, 200)) else {
-        eprintln!("realistic_count: counts are whole numbers");
-        return ExitCode::from(2);
-    };
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn,libp2p_kad=error,libp2p_gossipsub=error");
-    }
-    testkit::init_tracing();
-    match run(stack, rounds, warm_up) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("realistic_count: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    count::main(
+        "realistic_count",
+        "plain|all|off",
+        Stack::parse,
+        (1000, 200),
+        "warn,libp2p_kad=error,libp2p_gossipsub=error",
+        run,
+    )
 }
 
-fn run(stack: Stack, rounds: u64, warm_up: u64) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+fn run(runtime: &Runtime, stack: Stack, rounds: u64, warm_up: u64) -> Result<(), Error> {
     let mut pair = runtime.block_on(Pair::set_up(stack))?;
     runtime.block_on(pair.rounds(warm_up))?;
     let started = Instant::now();
-    measured(&runtime, &mut pair, rounds)?;
+    measured(runtime, &mut pair, rounds)?;
     let took = started.elapsed();
     println!(
         "{stack:?}: {rounds} rounds in {:.3} s ({:.0} rounds/s); connections held: client {}, server {}",
@@ -254,7 +237,7 @@ fn run(stack: Stack, rounds: u64, warm_up: u64) -> Result<(), Error> {
 
 /// The measured phase: `rounds` rounds, both nodes' work included.
 #[inline(never)]
-fn measured(runtime: &tokio::runtime::Runtime, pair: &mut Pair, rounds: u64) -> Result<(), Error> {
+fn measured(runtime: &Runtime, pair: &mut Pair, rounds: u64) -> Result<(), Error> {
     runtime.block_on(pair.rounds(rounds))
 }
 
@@ -297,14 +280,7 @@ impl Pair {
         testkit::listen(&mut client, transport, 0).await?;
         // As `overhead_count` dials: rebootstrap, on `all`, dials the same
         // bootstrap peer, and one connection is what is measured.
-        let dial = DialOpts::peer_id(server_id)
-            .addresses(vec![server_addr])
-            .condition(PeerCondition::DisconnectedAndNotDialing)
-            .build();
-        match client.dial(dial) {
-            Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        stack::dial_once(&mut client, server_id, server_addr)?;
         let mut pair = Self {
             server,
             client,

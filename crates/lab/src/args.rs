@@ -1,6 +1,6 @@
 //! The command line: a small parser, no dependency.
 
-use std::fmt;
+use std::{fmt, path::PathBuf};
 
 use crate::scenarios::{self, Scenario};
 
@@ -20,6 +20,13 @@ pub const MAX_RUNS: usize = 1000;
 pub enum Command {
     /// Run scenarios.
     Run(Args),
+    /// Draw the report page of a recorded run, without running anything.
+    Render {
+        /// The run's JSON document.
+        from: PathBuf,
+        /// The page to write.
+        report: PathBuf,
+    },
     /// Print the usage.
     Help,
 }
@@ -35,6 +42,8 @@ pub struct Args {
     pub nodes: usize,
     /// One JSON object per scenario per line, instead of the table.
     pub json: bool,
+    /// Where to write the report page (its JSON document beside it).
+    pub report: Option<PathBuf>,
 }
 
 /// A command line that could not be understood.
@@ -57,7 +66,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgsErro
         runs: DEFAULT_RUNS,
         nodes: DEFAULT_NODES,
         json: false,
+        report: None,
     };
+    let mut from = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -92,8 +103,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgsErro
             }
             "--runs" => parsed.runs = number(&flag, &value()?, 1, MAX_RUNS)?,
             "--nodes" => parsed.nodes = number(&flag, &value()?, MIN_NODES, MAX_NODES)?,
+            "--report" => parsed.report = Some(PathBuf::from(value()?)),
+            "--from" => from = Some(PathBuf::from(value()?)),
             other => return Err(ArgsError(format!("unknown argument {other:?}; see --help"))),
         }
+    }
+    if let Some(from) = from {
+        return match parsed.report {
+            Some(report) => Ok(Command::Render { from, report }),
+            None => Err(ArgsError("--from needs --report FILE.html".to_owned())),
+        };
     }
     if parsed.scenarios.is_empty() {
         parsed.scenarios = scenarios::ALL.to_vec();
@@ -126,12 +145,17 @@ pub fn usage() -> String {
     let mut text = format!(
         "policy-lab: every failure the transport policies cure, on real transports on \
          127.0.0.1, with plain rust-libp2p and with the policies, side by side.\n\n\
-         Usage: policy-lab [--scenario NAME]... [--runs N] [--nodes N] [--json]\n\n\
+         Usage: policy-lab [--scenario NAME]... [--runs N] [--nodes N] [--json] [--report FILE.html]\n       \
+         policy-lab --report FILE.html --from FILE.json\n\n\
          Options:\n  \
          --scenario NAME  run this scenario (repeatable; default: all)\n  \
          --runs N         runs per arm (default {DEFAULT_RUNS})\n  \
          --nodes N        nodes in the DHT scenarios, {MIN_NODES} to {MAX_NODES} (default {DEFAULT_NODES})\n  \
          --json           one JSON object per scenario per line instead of the table\n  \
+         --report FILE    also write the run's report page there, and its JSON document\n                   \
+         beside it (FILE with .json for .html)\n  \
+         --from FILE      with --report: draw the page of that recorded JSON document\n                   \
+         instead of running\n  \
          -h, --help       this text\n\n\
          Progress goes to stderr, the results to stdout.\n\nScenarios:\n"
     );
@@ -189,6 +213,18 @@ mod tests {
     }
 
     #[test]
+    fn a_report_is_written_beside_a_run_or_drawn_from_a_recorded_one() {
+        assert_eq!(run(&["--report", "r.html"]).report, Some("r.html".into()));
+        assert_eq!(
+            parse(&["--report=r.html", "--from", "r.json"]),
+            Ok(Command::Render {
+                from: "r.json".into(),
+                report: "r.html".into()
+            })
+        );
+    }
+
+    #[test]
     fn help_wins() {
         assert_eq!(parse(&["--runs", "2", "--help"]), Ok(Command::Help));
         assert_eq!(parse(&["-h"]), Ok(Command::Help));
@@ -219,6 +255,8 @@ mod tests {
             &["--nodes", "100000"],
             &["--scenario"],
             &["--json=yes"],
+            &["--from", "run.json"],
+            &["--report"],
             &["--verbose"],
             &["overhead"],
         ] {

@@ -1,42 +1,108 @@
 //! The `--json` output: one object per scenario, on one line, written by
-//! hand in a fixed key order.
+//! hand in a fixed key order; and the report's JSON document, which holds
+//! those lines and says where and when they were measured.
 
 use std::fmt::Write as _;
 
-use crate::{runner::Outcome, stats::Summary};
+use crate::{
+    report::About,
+    runner::Outcome,
+    scenarios::{millis, Unit},
+    stats::Summary,
+    timeline::Recorded,
+};
 
 /// `outcome` as one line of JSON (no newline):
 ///
 /// ```text
 /// {"scenario": "...", "metric": "...", "unit": "ms", "runs": N,
-///  "plain": {"median": x, "min": x, "max": x, "capped": k, "samples": [...]},
-///  "policy": {"median": x, "min": x, "max": x, "capped": k, "samples": [...]}}
+///  "plain": {"median": x, "min": x, "max": x, "capped": k, "samples": [...],
+///            "capped_runs": [false, ...], "timeline": {...}},
+///  "policy": {...the same...},
+///  "description": "...", "cap": x}
 /// ```
 ///
-/// Values are in the unit, to 0.1; a capped sample is written as the cap
-/// and counted in `capped`.
+/// Values are in the unit, to 0.1; a capped sample is written as the cap,
+/// counted in `capped` and `true` in `capped_runs`. `cap` is in the unit
+/// too, `null` for a scenario without one. A `timeline` is the arm's first
+/// run: `{"dropped": k, "entries": [{"at_ms": x, "node": "...", "kind":
+/// "fault" | "connection" | "policy" | "success" | "capped", "text": "..."}, ...]}`.
 pub fn line(outcome: &Outcome) -> String {
     let scenario = outcome.scenario;
+    let cap = match (scenario.cap, scenario.unit) {
+        (Some(cap), Unit::Millis) => number(millis(cap)),
+        _ => "null".to_owned(),
+    };
     format!(
-        "{{\"scenario\": {}, \"metric\": {}, \"unit\": {}, \"runs\": {}, \"plain\": {}, \"policy\": {}}}",
+        "{{\"scenario\": {}, \"metric\": {}, \"unit\": {}, \"runs\": {}, \"plain\": {}, \"policy\": {}, \"description\": {}, \"cap\": {cap}}}",
         string(scenario.name),
         string(scenario.metric),
         string(scenario.unit.symbol()),
         outcome.runs,
-        arm(&outcome.plain),
-        arm(&outcome.policy),
+        arm(&outcome.plain, &outcome.timelines[0]),
+        arm(&outcome.policy, &outcome.timelines[1]),
+        string(scenario.description),
     )
 }
 
-fn arm(summary: &Summary) -> String {
-    let samples: Vec<String> = summary.samples.iter().map(|s| number(*s)).collect();
+/// The report's JSON document: where and when, each arm's stack, and the
+/// scenarios' [`line`]s.
+///
+/// ```text
+/// {"date": "2026-12-03 08:10 UTC", "machine": "...", "runs": N, "nodes": N,
+///  "arms": {"plain": "...", "policy": "..."}, "scenarios": [line, ...]}
+/// ```
+pub fn document(outcomes: &[Outcome], about: &About) -> String {
+    let lines: Vec<String> = outcomes.iter().map(line).collect();
     format!(
-        "{{\"median\": {}, \"min\": {}, \"max\": {}, \"capped\": {}, \"samples\": [{}]}}",
+        "{{\"date\": {}, \"machine\": {}, \"runs\": {}, \"nodes\": {},\n \"arms\": {{\"plain\": {}, \"policy\": {}}},\n \"scenarios\": [\n{}\n]}}\n",
+        string(&about.date),
+        string(&about.machine),
+        about.runs,
+        about.nodes,
+        string(about.arms[0]),
+        string(about.arms[1]),
+        lines.join(",\n"),
+    )
+}
+
+fn arm(summary: &Summary, timeline: &Recorded) -> String {
+    let samples: Vec<String> = summary.samples.iter().map(|s| number(*s)).collect();
+    let capped_runs: Vec<&str> = summary
+        .capped_runs
+        .iter()
+        .map(|&c| if c { "true" } else { "false" })
+        .collect();
+    format!(
+        "{{\"median\": {}, \"min\": {}, \"max\": {}, \"capped\": {}, \"samples\": [{}], \"capped_runs\": [{}], \"timeline\": {}}}",
         number(summary.median),
         number(summary.min),
         number(summary.max),
         summary.capped,
-        samples.join(", ")
+        samples.join(", "),
+        capped_runs.join(", "),
+        timeline_json(timeline),
+    )
+}
+
+fn timeline_json(timeline: &Recorded) -> String {
+    let entries: Vec<String> = timeline
+        .entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{{\"at_ms\": {}, \"node\": {}, \"kind\": {}, \"text\": {}}}",
+                number(millis(e.at)),
+                string(&e.node),
+                string(e.kind.name()),
+                string(&e.text)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"dropped\": {}, \"entries\": [{}]}}",
+        timeline.dropped,
+        entries.join(", ")
     )
 }
 
@@ -84,6 +150,7 @@ mod tests {
             runs: plain.len(),
             plain: Summary::new(plain).unwrap(),
             policy: Summary::new(policy).unwrap(),
+            timelines: Default::default(),
         }
     }
 
@@ -119,6 +186,17 @@ mod tests {
             .map(|s| s.as_f64().unwrap())
             .collect();
         assert_eq!(samples, [4000.0, 3000.0, 5000.1], "run order, to 0.1");
+        assert_eq!(
+            v["plain"]["capped_runs"],
+            serde_json::json!([true, true, true])
+        );
+        assert_eq!(
+            v["policy"]["capped_runs"],
+            serde_json::json!([false, false, false])
+        );
+        assert_eq!(v["description"], o.scenario.description);
+        assert_eq!(v["cap"].as_f64(), o.scenario.cap.map(millis));
+        assert_eq!(v["policy"]["timeline"]["entries"], serde_json::json!([]));
     }
 
     #[test]
@@ -132,9 +210,13 @@ mod tests {
             line(&o),
             format!(
                 "{{\"scenario\": \"overhead\", \"metric\": \"{}\", \"unit\": \"req/s\", \"runs\": 1, \
-                 \"plain\": {{\"median\": 5000, \"min\": 5000, \"max\": 5000, \"capped\": 0, \"samples\": [5000]}}, \
-                 \"policy\": {{\"median\": 4950, \"min\": 4950, \"max\": 4950, \"capped\": 0, \"samples\": [4950]}}}}",
-                o.scenario.metric
+                 \"plain\": {{\"median\": 5000, \"min\": 5000, \"max\": 5000, \"capped\": 0, \"samples\": [5000], \
+                 \"capped_runs\": [false], \"timeline\": {{\"dropped\": 0, \"entries\": []}}}}, \
+                 \"policy\": {{\"median\": 4950, \"min\": 4950, \"max\": 4950, \"capped\": 0, \"samples\": [4950], \
+                 \"capped_runs\": [false], \"timeline\": {{\"dropped\": 0, \"entries\": []}}}}, \
+                 \"description\": {}, \"cap\": null}}",
+                o.scenario.metric,
+                string(o.scenario.description)
             )
         );
     }

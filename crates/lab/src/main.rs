@@ -11,6 +11,15 @@ fn main() -> ExitCode {
     }
     let args = match args::parse(std::env::args().skip(1)) {
         Ok(args::Command::Run(args)) => args,
+        Ok(args::Command::Render { from, report }) => {
+            return match policy_lab::write_report_from(&from, &report) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("policy-lab: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Ok(args::Command::Help) => {
             print!("{}", args::usage());
             return ExitCode::SUCCESS;

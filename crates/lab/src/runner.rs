@@ -8,6 +8,7 @@ use futures::StreamExt;
 use crate::{
     scenarios::{Arm, Context, RunError, Sample, Scenario, Unit},
     stats::Summary,
+    timeline::{self, Recorded},
 };
 
 /// Attempts at a run whose setup failed (a connect, a child process)
@@ -33,6 +34,8 @@ pub struct Outcome {
     pub plain: Summary,
     /// The policy arm's runs.
     pub policy: Summary,
+    /// What happened in each arm's first run, plain's then policy's.
+    pub timelines: [Recorded; 2],
 }
 
 /// Runs `scenario` `runs` times on each arm and summarises. Progress goes
@@ -74,8 +77,12 @@ pub async fn run_scenario(
         .buffer_unordered(parallel);
 
     let mut samples: [Vec<Option<Sample>>; 2] = [vec![None; runs], vec![None; runs]];
+    let mut timelines = [Recorded::default(), Recorded::default()];
     while let Some((arm, i, result)) = finished.next().await {
-        let sample = result?;
+        let (sample, recorded) = result?;
+        if let Some(recorded) = recorded {
+            timelines[arm_index(arm)] = recorded;
+        }
         eprintln!(
             "  {} {arm:<6} run {}/{runs}: {}",
             scenario.name,
@@ -99,25 +106,35 @@ pub async fn run_scenario(
         runs,
         plain,
         policy,
+        timelines,
     })
 }
 
 /// Runs one run on its own task, again after a setup failure, a panic or
-/// a stuck run, up to [`ATTEMPTS`] times.
+/// a stuck run, up to [`ATTEMPTS`] times. The first run of an arm is
+/// recorded: its timeline comes with it.
 async fn attempt(
     scenario: &'static Scenario,
     arm: Arm,
     i: usize,
     runs: usize,
     ctx: Context,
-) -> Result<Sample, RunError> {
+) -> Result<(Sample, Option<Recorded>), RunError> {
     let mut last = RunError::new("never attempted");
     for n in 1..=ATTEMPTS {
         // A task of its own: runs in flight share both cores, and a panic
         // in one is an error of that run, not the end of the lab.
-        let mut task = Task(tokio::spawn((scenario.run)(arm, ctx.clone())));
+        let run = (scenario.run)(arm, ctx.clone());
+        let mut task = Task(tokio::spawn(async move {
+            if i == 0 {
+                let (result, recorded) = timeline::record(run).await;
+                result.map(|sample| (sample, Some(recorded)))
+            } else {
+                run.await.map(|sample| (sample, None))
+            }
+        }));
         let error = match tokio::time::timeout(STUCK, &mut task.0).await {
-            Ok(Ok(Ok(sample))) => return Ok(sample),
+            Ok(Ok(Ok(done))) => return Ok(done),
             Ok(Ok(Err(e))) => e,
             Ok(Err(join)) => RunError::new(format!("the run failed: {join}")),
             Err(_) => RunError::new(format!("the run was stuck for {} s", STUCK.as_secs())),
@@ -138,7 +155,7 @@ async fn attempt(
 
 /// A run's task, aborted when dropped: a stuck run, or the runs still in
 /// flight when another failed for good, do not live on into the next scenario.
-struct Task(tokio::task::JoinHandle<Result<Sample, RunError>>);
+struct Task(tokio::task::JoinHandle<Result<(Sample, Option<Recorded>), RunError>>);
 
 impl Drop for Task {
     fn drop(&mut self) {

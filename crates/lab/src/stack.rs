@@ -14,8 +14,11 @@ use libp2p::{
     identity::Keypair,
     kad::{self, store::MemoryStore},
     multiaddr::Protocol,
-    swarm::NetworkBehaviour,
-    Multiaddr,
+    swarm::{
+        dial_opts::{DialOpts, PeerCondition},
+        DialError, NetworkBehaviour,
+    },
+    Multiaddr, PeerId, Swarm,
 };
 use testkit::{NodeConfig, PlainBehaviour, PlainEvent, TransportKind};
 use transport_policies::{
@@ -32,6 +35,35 @@ use crate::scenarios::Arm;
 /// preset. QUIC is not probed by default (it notices a silent path itself,
 /// at its idle timeout); 5 s keeps probe traffic at about 70 B/s a connection.
 pub const QUIC_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Each arm's stack in a sentence, plain's then the policies', as the
+/// report states them.
+pub const ARMS: [&str; 2] = [
+    "rust-libp2p 0.57 as an application runs it: the testkit's application (echo \
+     request-response, ping, identify; Kademlia in server mode on a DHT node), no policy.",
+    "The same application inside the transport-policies bundle: on a Kademlia node the \
+     facade's QUIC DHT server preset (rebootstrap, conn-prune with QUIC probed every 5 s, \
+     state-isolation), elsewhere the facade's defaults with QUIC probed every 5 s; \
+     stream-quota and state-isolation's handshake under the transport.",
+];
+
+/// Dials `peer` at `addr` unless the swarm is connected to it or dialing
+/// it already: on the policy arm rebootstrap dials its bootstrap peers on
+/// its own, and a measurement wants the one connection, whoever dialed it.
+pub fn dial_once<B: NetworkBehaviour>(
+    swarm: &mut Swarm<B>,
+    peer: PeerId,
+    addr: Multiaddr,
+) -> Result<(), DialError> {
+    let dial = DialOpts::peer_id(peer)
+        .addresses(vec![addr])
+        .condition(PeerCondition::DisconnectedAndNotDialing)
+        .build();
+    match swarm.dial(dial) {
+        Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// The policy bundle around the plain application.
 pub type Bundle = transport_policies::Policies<PlainBehaviour>;

@@ -15,6 +15,8 @@ pub struct Summary {
     pub capped: usize,
     /// Every sample's value, in run order.
     pub samples: Vec<f64>,
+    /// Which samples, in run order, are capped runs.
+    pub capped_runs: Vec<bool>,
     /// The samples sorted, capped ones last among equal values.
     sorted: Vec<Sample>,
 }
@@ -40,6 +42,7 @@ impl Summary {
             max: sorted[n - 1].value,
             capped: samples.iter().filter(|s| s.capped).count(),
             samples: samples.iter().map(|s| s.value).collect(),
+            capped_runs: samples.iter().map(|s| s.capped).collect(),
             sorted,
         })
     }

@@ -133,6 +133,7 @@ mod tests {
                 Sample::measured(5000.0),
                 Sample::measured(7000.0),
             ]),
+            timelines: Default::default(),
         };
         let table = render(
             &[outcome],
@@ -164,6 +165,7 @@ mod tests {
             runs: 2,
             plain: summary(&[Sample::measured(5000.0), Sample::measured(5100.0)]),
             policy: summary(&[Sample::measured(4900.0), Sample::measured(5000.0)]),
+            timelines: Default::default(),
         };
         let table = render(&[outcome], &[]);
         let rows: Vec<&str> = table.lines().take(3).collect();

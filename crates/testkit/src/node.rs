@@ -51,8 +51,29 @@ where
         Ok(Self::run(swarm, addr))
     }
 
+    /// [`Node::spawn`], with `observe` shown every event as it happens, before
+    /// any `wait_*` call sees it (the lab's timelines record them).
+    pub async fn spawn_observed(
+        config: NodeConfig,
+        behaviour: impl FnOnce(&Keypair) -> B,
+        observe: impl FnMut(&SwarmEvent<B::ToSwarm>) + Send + 'static,
+    ) -> Result<Self, ListenError> {
+        let mut swarm = config.build(behaviour);
+        let addr = listen(&mut swarm, config.transport, config.port).await?;
+        Ok(Self::run_observed(swarm, addr, observe))
+    }
+
     /// Drives an already listening `swarm` whose dialable address is `addr`.
-    pub fn run(mut swarm: Swarm<B>, addr: Multiaddr) -> Self {
+    pub fn run(swarm: Swarm<B>, addr: Multiaddr) -> Self {
+        Self::run_observed(swarm, addr, |_| {})
+    }
+
+    /// [`Node::run`], with `observe` shown every event as it happens.
+    pub fn run_observed(
+        mut swarm: Swarm<B>,
+        addr: Multiaddr,
+        mut observe: impl FnMut(&SwarmEvent<B::ToSwarm>) + Send + 'static,
+    ) -> Self {
         let peer_id = *swarm.local_peer_id();
         let (commands, mut command_rx) = mpsc::unbounded_channel::<Command<B>>();
         let (event_tx, events) = mpsc::unbounded_channel();
@@ -64,6 +85,7 @@ where
                         None => break,
                     },
                     event = swarm.select_next_some() => {
+                        observe(&event);
                         // Nobody listening any more is fine: the node keeps running until dropped.
                         let _ = event_tx.send(event);
                     }

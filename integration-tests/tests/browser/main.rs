@@ -27,6 +27,7 @@ mod live;
 mod monitor;
 mod page;
 mod reload;
+mod report;
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use testkit::{ChildNetwork, Node, TransportKind};
 
 use super::{Arm, Context, RunError};
-use crate::stack::LabBehaviour;
+use crate::{stack::LabBehaviour, timeline};
 
 /// X is in the DHT when this many nodes hold it (or, seen from X, it holds
 /// this many connected peers); X's bootstrap peers are this many too.
@@ -64,9 +64,11 @@ pub(crate) async fn join(arm: Arm, ctx: &Context, peers: Peers) -> Result<Dht, R
         .await?;
     let bootstrap = peers.addrs(HOLDERS);
     let (config, layers) = crate::stack::node_config(arm, TransportKind::Quic);
-    let x = Node::spawn(config, move |key| {
-        LabBehaviour::with_kad(arm, key, bootstrap, layers)
-    })
+    let x = Node::spawn_observed(
+        config,
+        move |key| LabBehaviour::with_kad(arm, key, bootstrap, layers),
+        timeline::observer("X"),
+    )
     .await?;
     if arm == Arm::Plain {
         // As applications do at start; rebootstrap does it on its own.

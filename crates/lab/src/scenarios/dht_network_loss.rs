@@ -9,7 +9,10 @@ use std::{
 use testkit::UdpPortCut;
 
 use super::{dht, Arm, Context, RunError, Sample, Scenario, Unit};
-use crate::stack::live_entries;
+use crate::{
+    stack::live_entries,
+    timeline::{self, Kind},
+};
 
 /// Plain Kademlia does not redial (until its periodic bootstrap, 5 minutes
 /// on); rebootstrap's next attempt comes within its 4 s backoff ceiling.
@@ -63,6 +66,7 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
         .port();
 
     let cut = UdpPortCut::new(port)?;
+    timeline::mark("kernel", Kind::Fault, "X's UDP port cut both ways");
     x.wait_until(LOSS, "every connection gone", |s| {
         (s.connected_peers().count() == 0).then_some(())
     })
@@ -73,6 +77,7 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
     // policy arm, never for it.
     let restored = Instant::now();
     drop(cut);
+    timeline::mark("kernel", Kind::Fault, "the cut is gone");
 
     let back = x
         .wait_until(CAP, "live routing-table entries", |s| {
@@ -82,5 +87,9 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
                 .filter(|live| *live >= dht::HOLDERS)
         })
         .await;
+    match back {
+        Ok(_) => timeline::mark("X", Kind::Success, "3 live peers in X's routing table"),
+        Err(_) => timeline::mark("run", Kind::Capped, "the cap passed: X has fewer than 3 live peers"),
+    }
     Ok(Sample::time(back.ok().map(|_| restored.elapsed()), CAP))
 }

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{dht, Arm, Context, RunError, Sample, Scenario, Unit};
+use crate::timeline::{self, Kind};
 
 /// Plain Kademlia stays alone (until its periodic bootstrap, 5 minutes on);
 /// the policy arm takes conn-prune's detection (about 9.5 s at worst) and
@@ -50,6 +51,7 @@ async fn run(arm: Arm, ctx: Context, peers: dht::Peers) -> Result<Sample, RunErr
     let dht::Dht { mut peers, x } = dht::join(arm, &ctx, peers).await?;
     peers.restart_all().await?;
     let restarted = Instant::now();
+    timeline::mark("peers", Kind::Fault, "every peer of X SIGKILLed and restarted");
     // The restarted peers' tables start empty: X is back when they hold it again.
     while restarted.elapsed() <= CAP {
         if peers
@@ -57,9 +59,11 @@ async fn run(arm: Arm, ctx: Context, peers: dht::Peers) -> Result<Sample, RunErr
             .await
             .is_ok_and(|h| h >= dht::HOLDERS)
         {
+            timeline::mark("peers", Kind::Success, "3 peers hold X again");
             return Ok(Sample::time(Some(restarted.elapsed()), CAP));
         }
         tokio::time::sleep(POLL).await;
     }
+    timeline::mark("run", Kind::Capped, "the cap passed: fewer than 3 peers hold X");
     Ok(Sample::time(None, CAP))
 }

@@ -19,7 +19,10 @@ use testkit::{ChildNode, ChildSpec, GossipBehaviour, GossipEvent, Node, Transpor
 use transport_policies::Policies;
 
 use super::{millis, pair::CONNECT, Arm, Context, RunError, Sample, Scenario, Unit};
-use crate::stack::{self, policy_config};
+use crate::{
+    stack::{self, policy_config},
+    timeline::{self, Kind, Notable},
+};
 
 /// Plain, the restarted peer never learns the survivor's subscription, so
 /// nothing of its ever arrives; the policy arm delivers both ways within
@@ -104,6 +107,15 @@ fn app(behaviour: &mut Either<App, Policies<App>>) -> &mut App {
     }
 }
 
+impl Notable for Either<AppEvent, transport_policies::Event<AppEvent>> {
+    fn notable(&self) -> Option<(Kind, String)> {
+        match self {
+            Either::Left(_) => None,
+            Either::Right(event) => timeline::policy_event(event),
+        }
+    }
+}
+
 /// The text of a gossip message the survivor's application received.
 fn gossip_text(
     event: &SwarmEvent<Either<AppEvent, transport_policies::Event<AppEvent>>>,
@@ -126,13 +138,17 @@ fn gossip_text(
 
 async fn survivor(arm: Arm) -> Result<Survivor, RunError> {
     let (config, layers) = stack::node_config(arm, TransportKind::Quic);
-    Ok(Node::spawn(config, move |key| match arm {
-        Arm::Plain => Either::Left(App::new(key)),
-        Arm::Policy => Either::Right(
-            Policies::new(App::new(key), policy_config(None, layers))
-                .expect("the lab's policy config is valid"),
-        ),
-    })
+    Ok(Node::spawn_observed(
+        config,
+        move |key| match arm {
+            Arm::Plain => Either::Left(App::new(key)),
+            Arm::Policy => Either::Right(
+                Policies::new(App::new(key), policy_config(None, layers))
+                    .expect("the lab's policy config is valid"),
+            ),
+        },
+        timeline::observer("survivor"),
+    )
     .await?)
 }
 
@@ -254,8 +270,10 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
     warm_up(&mut node, &mut child).await?;
 
     child.kill().await?;
+    timeline::mark("peer", Kind::Fault, "SIGKILLed");
     child.restart().await?;
     let restarted = Instant::now();
+    timeline::mark("peer", Kind::Fault, "restarted, dials the survivor");
     node.accept_from(&mut child, &addr, CONNECT).await?;
     let connected = restarted.elapsed();
 
@@ -306,5 +324,14 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
         .first_delivery()
         .zip(to_survivor.first_delivery())
         .map(|(a, b)| a.max(b));
+    match both {
+        Some(both) => timeline::mark_at(
+            restarted + both,
+            "survivor",
+            Kind::Success,
+            "gossip flows both ways (the first message of the slower direction)",
+        ),
+        None => timeline::mark("run", Kind::Capped, "the cap passed: gossip flows one way at most"),
+    }
     Ok(Sample::time(both, CAP))
 }

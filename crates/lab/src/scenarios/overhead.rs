@@ -5,15 +5,14 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::{
     swarm::{
-        dial_opts::{DialOpts, PeerCondition},
-        ConnectionId, DialError, SwarmEvent,
+        ConnectionId, SwarmEvent,
     },
     PeerId, Swarm,
 };
 use testkit::{echo, Node, PlainEvent, TransportKind};
 
 use super::{Arm, Context, RunError, Sample, Scenario, Unit};
-use crate::stack::{LabBehaviour, LabEvent};
+use crate::stack::{self, LabBehaviour, LabEvent};
 
 /// Requests kept in flight: enough to keep the connection busy, under the
 /// 16 inbound echo streams a testkit node serves at once per connection.
@@ -80,14 +79,7 @@ async fn measure(arm: Arm) -> Result<Sample, RunError> {
     testkit::listen(&mut client, config.transport, 0).await?;
     // On the policy arm rebootstrap may be dialing the server already (it
     // is the bootstrap peer): then its connection is the one measured.
-    let dial = DialOpts::peer_id(peer)
-        .addresses(vec![server_addr])
-        .condition(PeerCondition::DisconnectedAndNotDialing)
-        .build();
-    match client.dial(dial) {
-        Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
+    stack::dial_once(&mut client, peer, server_addr)?;
     if arm == Arm::Plain {
         // As applications do at start; rebootstrap does it on its own.
         if let Some(kad) = client.behaviour_mut().kad_mut() {

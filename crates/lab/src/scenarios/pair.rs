@@ -11,7 +11,10 @@ use rand::RngExt;
 use testkit::{echo, Node, PlainEvent, TransportKind};
 
 use super::{Arm, RunError, Sample};
-use crate::stack::{self, LabBehaviour, LabEvent, QUIC_PROBE_INTERVAL};
+use crate::{
+    stack::{self, LabBehaviour, LabEvent, QUIC_PROBE_INTERVAL},
+    timeline::{self, Kind},
+};
 
 /// A node of the connection scenarios.
 pub(crate) type LabNode = Node<LabBehaviour>;
@@ -29,10 +32,20 @@ const FAULT_SPREAD: Duration = QUIC_PROBE_INTERVAL;
 /// (6 s at most) and a probe.
 const FIRST_ANSWER: Duration = Duration::from_secs(15);
 
-/// An in-process node with the `arm`'s stack on `transport`.
-pub(crate) async fn lab_node(transport: TransportKind, arm: Arm) -> Result<LabNode, RunError> {
+/// An in-process node with the `arm`'s stack on `transport`, called `name`
+/// in the run's timeline.
+pub(crate) async fn lab_node(
+    transport: TransportKind,
+    arm: Arm,
+    name: &str,
+) -> Result<LabNode, RunError> {
     let (config, layers) = stack::node_config(arm, transport);
-    Ok(Node::spawn(config, move |key| LabBehaviour::new(arm, key, layers)).await?)
+    Ok(Node::spawn_observed(
+        config,
+        move |key| LabBehaviour::new(arm, key, layers),
+        timeline::observer(name),
+    )
+    .await?)
 }
 
 /// Makes `connection` of `node` to `peer` what a real connection at the
@@ -55,6 +68,11 @@ pub(crate) async fn ready(
                 .map(|_| ())
         })
         .await?;
+        timeline::mark(
+            "conn-prune",
+            Kind::Policy,
+            "a probe answered: the connection's RTT is known",
+        );
     }
     let offset = FAULT_SPREAD.mul_f64(rand::rng().random_range(0.0..1.0));
     // The randomness is the point: faults do not wait for a convenient moment.
@@ -103,6 +121,13 @@ pub(crate) async fn time_to_close(
             _ => None,
         })
         .await;
+    if closed.is_err() {
+        timeline::mark(
+            "run",
+            Kind::Capped,
+            "the cap passed: the connection is still open",
+        );
+    }
     Sample::time(closed.ok().map(|()| since.elapsed()), cap)
 }
 
@@ -114,8 +139,8 @@ pub(crate) async fn silent_drop(
     cap: Duration,
 ) -> Result<Sample, RunError> {
     // The listener runs the arm's stack too: with policies means on both ends.
-    let listener = lab_node(transport, arm).await?;
-    let mut dialer = lab_node(transport, arm).await?;
+    let listener = lab_node(transport, arm, "listener").await?;
+    let mut dialer = lab_node(transport, arm, "dialer").await?;
     let peer = listener.peer_id();
     let (proxy, connection) = dialer
         .connect_through_proxy(peer, listener.addr(), CONNECT)
@@ -124,5 +149,6 @@ pub(crate) async fn silent_drop(
 
     proxy.cut();
     let cut = Instant::now();
+    timeline::mark("proxy", Kind::Fault, "the path is blackholed both ways");
     Ok(time_to_close(&mut dialer, connection, cut, cap).await)
 }

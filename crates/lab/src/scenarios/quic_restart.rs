@@ -6,7 +6,10 @@ use libp2p::PeerId;
 use testkit::{echo, ChildNode, ChildSpec, PlainEvent, TransportKind};
 
 use super::{pair, Arm, Context, RunError, Sample, Scenario, Unit};
-use crate::stack::LabEvent;
+use crate::{
+    stack::LabEvent,
+    timeline::{self, Kind},
+};
 
 /// Plain QUIC keeps the old connection 10 to 13.5 s, and a request that
 /// lands on it waits the 10 s stream timeout; one run in three took 30 s.
@@ -35,15 +38,17 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
         spec = spec.with_state_isolation();
     }
     let mut remote = ChildNode::spawn(spec).await?;
-    let mut survivor = pair::lab_node(TransportKind::Quic, arm).await?;
+    let mut survivor = pair::lab_node(TransportKind::Quic, arm, "survivor").await?;
     let peer = remote.peer_id();
     remote.dial(survivor.addr()).await?;
     let connection = survivor.wait_established(peer, pair::CONNECT).await?;
     pair::ready(&mut survivor, arm, peer, connection).await?;
 
     remote.kill().await?;
+    timeline::mark("remote", Kind::Fault, "SIGKILLed");
     remote.restart().await?;
     let restarted = Instant::now();
+    timeline::mark("remote", Kind::Fault, "restarted, dials the survivor");
     remote.dial(survivor.addr()).await?;
     Ok(Sample::time(
         first_success(&mut survivor, peer, restarted, CAP).await,
@@ -59,8 +64,14 @@ async fn first_success(
     since: Instant,
     cap: Duration,
 ) -> Option<Duration> {
+    let capped = || {
+        timeline::mark("run", Kind::Capped, "the cap passed: no echo answered");
+        None
+    };
     loop {
-        let left = cap.checked_sub(since.elapsed())?;
+        let Some(left) = cap.checked_sub(since.elapsed()) else {
+            return capped();
+        };
         let id = survivor
             .with(move |s| {
                 s.behaviour_mut()
@@ -69,14 +80,17 @@ async fn first_success(
                     .send(peer, echo::Target::Any)
             })
             .await;
-        let outcome = survivor
+        let Ok(outcome) = survivor
             .wait_behaviour(left, "echo outcome", |event| match event {
                 LabEvent::App(PlainEvent::Echo(e)) if e.id == id => Some(e.result.is_ok()),
                 _ => None,
             })
             .await
-            .ok()?;
+        else {
+            return capped();
+        };
         if outcome {
+            timeline::mark("survivor", Kind::Success, "an echo to the peer answered");
             return Some(since.elapsed());
         }
     }

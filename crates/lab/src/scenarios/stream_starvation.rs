@@ -10,7 +10,10 @@ use testkit::{Node, NodeConfig, TransportKind};
 use transport_policies::Policies;
 
 use super::{pair::CONNECT, Arm, Context, RunError, Sample, Scenario, Unit};
-use crate::stack::{self, policy_config};
+use crate::{
+    stack::{self, policy_config},
+    timeline::{self, Kind, Notable},
+};
 
 /// The application's protocol: the remote accepts its streams and keeps them.
 const HOLD: StreamProtocol = StreamProtocol::new("/policy-lab/hold/1.0.0");
@@ -61,13 +64,17 @@ async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
     });
 
     let (config, layers) = stack::node_config(arm, TransportKind::Quic);
-    let mut local: Node<Local> = Node::spawn(config, move |_| match arm {
-        Arm::Plain => Either::Left(libp2p_stream::Behaviour::new()),
-        Arm::Policy => Either::Right(
-            Policies::new(libp2p_stream::Behaviour::new(), policy_config(None, layers))
-            .expect("the lab's policy config is valid"),
-        ),
-    })
+    let mut local: Node<Local> = Node::spawn_observed(
+        config,
+        move |_| match arm {
+            Arm::Plain => Either::Left(libp2p_stream::Behaviour::new()),
+            Arm::Policy => Either::Right(
+                Policies::new(libp2p_stream::Behaviour::new(), policy_config(None, layers))
+                    .expect("the lab's policy config is valid"),
+            ),
+        },
+        timeline::observer("node"),
+    )
     .await?;
     let peer = remote.peer_id();
     local.connect(peer, remote.addr().clone(), CONNECT).await?;
@@ -86,19 +93,35 @@ async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
         })?);
     }
     let start = Instant::now();
+    timeline::mark(
+        "remote",
+        Kind::Fault,
+        "its stream credit is spent: the node holds 2 streams and wants a third",
+    );
     let took = loop {
         let Some(left) = CAP.checked_sub(start.elapsed()) else {
+            timeline::mark("run", Kind::Capped, "the cap passed: no third stream");
             break None;
         };
         // A failed attempt (the stream timeout, or the starved connection
         // closed under it) is retried at once, as an application would.
         if open(&mut control, peer, left).await.is_ok() {
+            timeline::mark("node", Kind::Success, "the third stream opened");
             break Some(start.elapsed());
         }
     };
     holder.abort();
     drop((held, local, remote));
     Ok(Sample::time(took, CAP))
+}
+
+impl Notable for Either<(), transport_policies::Event<()>> {
+    fn notable(&self) -> Option<(Kind, String)> {
+        match self {
+            Either::Left(()) => None,
+            Either::Right(event) => timeline::policy_event(event),
+        }
+    }
 }
 
 /// One stream of [`HOLD`] to `peer`, or why not within `within`.

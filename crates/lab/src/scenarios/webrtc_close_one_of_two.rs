@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use testkit::TransportKind;
 
 use super::{pair, Arm, Context, RunError, Sample, Scenario, Unit};
+use crate::timeline::{self, Kind};
 
 /// Plain libp2p-webrtc never closes it unless a stream is opened on it; the
 /// policy arm's worst case is about one 6 s probe interval.
@@ -29,8 +30,8 @@ pub(crate) const SCENARIO: Scenario = Scenario {
 };
 
 async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
-    let mut listener = pair::lab_node(TransportKind::WebRtc, arm).await?;
-    let mut dialer = pair::lab_node(TransportKind::WebRtc, arm).await?;
+    let mut listener = pair::lab_node(TransportKind::WebRtc, arm, "listener").await?;
+    let mut dialer = pair::lab_node(TransportKind::WebRtc, arm, "dialer").await?;
     let (peer, dialer_id) = (listener.peer_id(), dialer.peer_id());
 
     let first = dialer
@@ -50,5 +51,6 @@ async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
         ));
     }
     let closed = Instant::now();
+    timeline::mark("dialer", Kind::Fault, "closes its first connection");
     Ok(pair::time_to_close(&mut listener, closed_side, closed, CAP).await)
 }

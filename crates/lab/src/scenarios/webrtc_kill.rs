@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use testkit::{ChildNode, ChildSpec, TransportKind};
 
 use super::{pair, Arm, Context, RunError, Sample, Scenario, Unit};
+use crate::timeline::{self, Kind};
 
 /// Plain WebRTC-direct never closes it; the policy arm's worst case is about 9.5 s.
 const CAP: Duration = Duration::from_secs(15);
@@ -28,7 +29,7 @@ pub(crate) const SCENARIO: Scenario = Scenario {
 async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
     let mut remote =
         ChildNode::spawn(ChildSpec::new(TransportKind::WebRtc, ctx.key_seeds(1))).await?;
-    let mut survivor = pair::lab_node(TransportKind::WebRtc, arm).await?;
+    let mut survivor = pair::lab_node(TransportKind::WebRtc, arm, "survivor").await?;
     let peer = remote.peer_id();
     let connection = survivor
         .connect(peer, remote.addr().clone(), pair::CONNECT)
@@ -37,5 +38,6 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
 
     remote.kill().await?;
     let killed = Instant::now();
+    timeline::mark("remote", Kind::Fault, "SIGKILLed");
     Ok(pair::time_to_close(&mut survivor, connection, killed, CAP).await)
 }

@@ -46,7 +46,7 @@ pub fn line(outcome: &Outcome) -> String {
 }
 
 /// The report's JSON document: where and when, each arm's stack, and the
-/// scenarios' [`line`]s.
+/// scenarios' [`line()`]s.
 ///
 /// ```text
 /// {"date": "2026-12-03 08:10 UTC", "machine": "...", "runs": N, "nodes": N,

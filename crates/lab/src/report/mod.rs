@@ -3,7 +3,7 @@
 //! beside it.
 //!
 //! Per scenario, a chart of every run of both arms on one axis
-//! ([`chart`]), and the timeline of each arm's first run ([`timeline`]).
+//! (`chart.rs`), and the timeline of each arm's first run (`timeline.rs`).
 //! The page fetches nothing: its SVG and CSS are inline, and its content
 //! security policy forbids any load. The SVG is written here by hand: a
 //! strip of dots, a few lines and labels per chart is less code than the

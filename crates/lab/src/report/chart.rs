@@ -189,7 +189,7 @@ mod tests {
             cap: Some(20_000.0),
             arms: [
                 arm(&[20_000.0, 20_000.0, 10_001.0], &[true, true, false]),
-                arm(&[26.0, 50.0, 31.0], &[false, false, false]),
+                arm(&[26.0, 31.0, 50.0], &[false, false, false]),
             ],
         };
         let svg = chart(&scenario);

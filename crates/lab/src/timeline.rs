@@ -14,6 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use either::Either;
 use libp2p::swarm::SwarmEvent;
 use transport_policies::{conn_prune, rebootstrap, state_isolation, Event};
 
@@ -229,6 +230,17 @@ impl Notable for LabEvent {
         match self {
             LabEvent::App(_) => None,
             LabEvent::Policy(event) => policy_event(event),
+        }
+    }
+}
+
+/// A node that is the application alone or inside the facade's bundle, as
+/// the scenarios with an application of their own build it.
+impl<A> Notable for Either<A, Event<A>> {
+    fn notable(&self) -> Option<(Kind, String)> {
+        match self {
+            Either::Left(_) => None,
+            Either::Right(event) => policy_event(event),
         }
     }
 }

@@ -46,9 +46,7 @@ where
         config: NodeConfig,
         behaviour: impl FnOnce(&Keypair) -> B,
     ) -> Result<Self, ListenError> {
-        let mut swarm = config.build(behaviour);
-        let addr = listen(&mut swarm, config.transport, config.port).await?;
-        Ok(Self::run(swarm, addr))
+        Self::spawn_observed(config, behaviour, |_| {}).await
     }
 
     /// [`Node::spawn`], with `observe` shown every event as it happens, before

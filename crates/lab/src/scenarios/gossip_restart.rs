@@ -21,7 +21,7 @@ use transport_policies::Policies;
 use super::{millis, pair::CONNECT, Arm, Context, RunError, Sample, Scenario, Unit};
 use crate::{
     stack::{self, policy_config},
-    timeline::{self, Kind, Notable},
+    timeline::{self, Kind},
 };
 
 /// Plain, the restarted peer never learns the survivor's subscription, so
@@ -104,15 +104,6 @@ fn app(behaviour: &mut Either<App, Policies<App>>) -> &mut App {
     match behaviour {
         Either::Left(app) => app,
         Either::Right(policies) => policies.app_mut(),
-    }
-}
-
-impl Notable for Either<AppEvent, transport_policies::Event<AppEvent>> {
-    fn notable(&self) -> Option<(Kind, String)> {
-        match self {
-            Either::Left(_) => None,
-            Either::Right(event) => timeline::policy_event(event),
-        }
     }
 }
 

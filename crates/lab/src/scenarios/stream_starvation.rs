@@ -12,7 +12,7 @@ use transport_policies::Policies;
 use super::{pair::CONNECT, Arm, Context, RunError, Sample, Scenario, Unit};
 use crate::{
     stack::{self, policy_config},
-    timeline::{self, Kind, Notable},
+    timeline::{self, Kind},
 };
 
 /// The application's protocol: the remote accepts its streams and keeps them.
@@ -113,15 +113,6 @@ async fn run(arm: Arm, _: Context) -> Result<Sample, RunError> {
     holder.abort();
     drop((held, local, remote));
     Ok(Sample::time(took, CAP))
-}
-
-impl Notable for Either<(), transport_policies::Event<()>> {
-    fn notable(&self) -> Option<(Kind, String)> {
-        match self {
-            Either::Left(()) => None,
-            Either::Right(event) => timeline::policy_event(event),
-        }
-    }
 }
 
 /// One stream of [`HOLD`] to `peer`, or why not within `within`.

@@ -220,7 +220,8 @@ impl Load {
 /// Every monitored connection and the actions decided for them.
 pub(crate) struct Monitor {
     config: Config,
-    connections: HashMap<ConnectionId, Monitored>,
+    /// Boxed: a map's spare slots then cost a pointer each, not a connection.
+    connections: HashMap<ConnectionId, Box<Monitored>>,
     /// Each peer's newest connection; the others chain from it.
     peers: HashMap<PeerId, ConnectionId>,
     /// Timers of connections: when to ask again for an on-demand probe that
@@ -271,7 +272,7 @@ impl Monitor {
         }
         self.connections.insert(
             connection,
-            Monitored {
+            Box::new(Monitored {
                 peer,
                 older,
                 rtt: RttEstimator::default(),
@@ -287,7 +288,7 @@ impl Monitor {
                 opening: None,
                 suspicion: None,
                 pruned: false,
-            },
+            }),
         );
         if self.load.heartbeat.is_none() {
             self.load.heartbeat = Some(now + self.load.period);

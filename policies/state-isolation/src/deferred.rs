@@ -120,8 +120,10 @@ pub struct Deferred<H: ConnectionHandler> {
     /// The protocols offered while held: those the wrapped behaviour's
     /// handlers offered last.
     names: Arc<[StreamProtocol]>,
-    /// Parked streams going through the wrapped handler's own upgrade.
-    upgrading: FuturesUnordered<BoxFuture<'static, Upgraded<H>>>,
+    /// Parked streams going through the wrapped handler's own upgrade; made
+    /// at the first (an empty set allocates, and most connections park
+    /// nothing).
+    upgrading: Option<FuturesUnordered<BoxFuture<'static, Upgraded<H>>>>,
 }
 
 impl<H: ConnectionHandler> Deferred<H> {
@@ -129,7 +131,7 @@ impl<H: ConnectionHandler> Deferred<H> {
         Self {
             state: State::Active(inner),
             names: Arc::from([]),
-            upgrading: FuturesUnordered::new(),
+            upgrading: None,
         }
     }
 
@@ -137,7 +139,7 @@ impl<H: ConnectionHandler> Deferred<H> {
         Self {
             state: State::Held(VecDeque::new()),
             names,
-            upgrading: FuturesUnordered::new(),
+            upgrading: None,
         }
     }
 
@@ -156,7 +158,7 @@ impl<H: ConnectionHandler> Deferred<H> {
             tracing::debug!(%name, "dropping a parked stream: the protocol is no longer offered");
             return;
         };
-        self.upgrading.push(
+        (self.upgrading.get_or_insert_with(FuturesUnordered::new)).push(
             upgrade
                 .upgrade_inbound(stream, chosen)
                 .map(move |result| (result, info))
@@ -222,8 +224,8 @@ impl<H: ConnectionHandler> ConnectionHandler for Deferred<H> {
         let State::Active(inner) = &mut self.state else {
             return Poll::Pending;
         };
-        while !self.upgrading.is_empty() {
-            let Poll::Ready(Some((result, info))) = self.upgrading.poll_next_unpin(cx) else {
+        while let Some(upgrading) = self.upgrading.as_mut().filter(|u| !u.is_empty()) {
+            let Poll::Ready(Some((result, info))) = upgrading.poll_next_unpin(cx) else {
                 break;
             };
             inner.on_connection_event(match result {

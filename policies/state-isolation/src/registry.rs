@@ -104,7 +104,8 @@ struct Peer {
 /// latter holding at most `max_retired` replaced incarnations; a peer's entry
 /// goes with its last connection.
 pub(crate) struct Registry {
-    connections: HashMap<ConnectionId, Connection>,
+    /// Boxed: a map's spare slots then cost a pointer each, not a connection.
+    connections: HashMap<ConnectionId, Box<Connection>>,
     peers: HashMap<PeerId, Peer>,
     /// How many of `connections` are stale. Usually none: then `is_stale`,
     /// asked for every event the wrapped behaviour sends or receives,
@@ -128,13 +129,13 @@ impl Registry {
     pub(crate) fn on_established(&mut self, peer: PeerId, connection: ConnectionId, now: Instant) {
         self.connections.insert(
             connection,
-            Connection {
+            Box::new(Connection {
                 peer,
                 status: Status::Pending,
                 incarnation: None,
                 epoch: None,
                 established: now,
-            },
+            }),
         );
         self.peers
             .entry(peer)

@@ -256,7 +256,8 @@ pub(crate) struct Ledger {
     /// The limits at [`Stage::Open`], looked up once.
     open_limits: Tiers<Limit>,
     node: ScopeStats,
-    connections: IdMap<MuxerId, Connection>,
+    /// Boxed: a map's spare slots then cost a pointer each, not a connection.
+    connections: IdMap<MuxerId, Box<Connection>>,
     /// The muxers not tied to a swarm connection yet, by peer and endpoint,
     /// oldest first: what [`Ledger::claim`] looks up.
     untied: HashMap<(PeerId, ConnectedPoint), VecDeque<MuxerId>>,
@@ -356,7 +357,7 @@ impl Ledger {
             .push_back(id);
         self.connections.insert(
             id,
-            Connection {
+            Box::new(Connection {
                 peer,
                 peer_slot,
                 endpoint,
@@ -369,7 +370,7 @@ impl Ledger {
                 starvation_due: None,
                 leak_cursor: StreamKey(0),
                 leak_due: None,
-            },
+            }),
         );
         id
     }

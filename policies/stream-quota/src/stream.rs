@@ -24,8 +24,10 @@ pub struct Substream<S> {
     /// `None` for an outbound stream refused before the muxer opened one.
     inner: Option<S>,
     /// `None` once its protocol is known, or it is not multistream-select.
-    /// Inline: the muxer's box around this stream is its one allocation.
-    negotiation: Option<Negotiation>,
+    /// Boxed, and dropped once settled: inline, a long-lived stream (ping's,
+    /// identify's) would keep the framers' buffers, most of its size, for
+    /// its whole life.
+    negotiation: Option<Box<Negotiation>>,
     /// Bytes at the start of the caller's write buffer read already, by a
     /// write the inner stream did not (fully) take.
     read_ahead: usize,
@@ -45,7 +47,7 @@ impl<S> Substream<S> {
     ) -> Self {
         Self {
             inner: Some(inner),
-            negotiation: Some(Negotiation::new(role)),
+            negotiation: Some(Box::new(Negotiation::new(role))),
             read_ahead: 0,
             refused: None,
             muxer,

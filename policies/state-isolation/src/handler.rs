@@ -49,8 +49,13 @@ enum Announce {
     Done,
 }
 
-/// The connection handler of the incarnation exchange.
-pub struct Handler {
+/// The connection handler of the incarnation exchange. Its state is boxed:
+/// libp2p-swarm's connection task reserves room for its handler about three
+/// times, so a byte inline costs each connection three and a byte here one.
+pub struct Handler(Box<State>);
+
+/// What [`Handler`] keeps of its connection's exchange.
+struct State {
     local: Incarnation,
     timeout: Duration,
     announce: Announce,
@@ -62,7 +67,7 @@ pub struct Handler {
 
 impl Handler {
     pub(crate) fn new(local: Incarnation, timeout: Duration) -> Self {
-        Self {
+        Self(Box::new(State {
             local,
             timeout,
             announce: Announce::ToOpen,
@@ -70,17 +75,18 @@ impl Handler {
             attempts: 0,
             received: false,
             events: VecDeque::new(),
-        }
+        }))
     }
 
     /// Starts where the transport's handshake left the exchange: nothing
     /// more to announce, and the remote's message read or refused once.
     pub(crate) fn after_handshake(mut self, flags: Flags) -> Self {
+        let this = &mut *self.0;
         if flags.announced {
-            self.announce = Announce::Done;
+            this.announce = Announce::Done;
         }
-        self.received = flags.received;
-        self.attempts = flags.attempts;
+        this.received = flags.received;
+        this.attempts = flags.attempts;
         self
     }
 }
@@ -94,7 +100,7 @@ impl ConnectionHandler for Handler {
     type OutboundOpenInfo = ();
 
     fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
-        SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL), ()).with_timeout(self.timeout)
+        SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL), ()).with_timeout(self.0.timeout)
     }
 
     fn on_behaviour_event(&mut self, event: Infallible) {
@@ -110,15 +116,16 @@ impl ConnectionHandler for Handler {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), Self::ToBehaviour>> {
-        if let Some(event) = self.events.pop_front() {
+        let this = &mut *self.0;
+        if let Some(event) = this.events.pop_front() {
             return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
         }
-        match &mut self.announce {
+        match &mut this.announce {
             Announce::ToOpen => {
-                self.announce = Announce::Opening;
+                this.announce = Announce::Opening;
                 return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
                     protocol: SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL), ())
-                        .with_timeout(self.timeout),
+                        .with_timeout(this.timeout),
                 });
             }
             Announce::Sending(sending) => {
@@ -128,17 +135,17 @@ impl ConnectionHandler for Handler {
                         // will not judge it, which is the safe side.
                         tracing::debug!("announcing our incarnation failed: {e}");
                     }
-                    self.announce = Announce::Done;
+                    this.announce = Announce::Done;
                 }
             }
             Announce::Opening | Announce::Done => {}
         }
-        if let Some(receiving) = &mut self.receiving {
+        if let Some(receiving) = &mut this.receiving {
             if let Poll::Ready(result) = receiving.poll_unpin(cx) {
-                self.receiving = None;
+                this.receiving = None;
                 let event = match result {
                     Ok(incarnation) => {
-                        self.received = true;
+                        this.received = true;
                         Exchange::Received(incarnation)
                     }
                     Err(e) => Exchange::Refused(e),
@@ -153,6 +160,7 @@ impl ConnectionHandler for Handler {
         &mut self,
         event: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol>,
     ) {
+        let this = &mut *self.0;
         match event {
             ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound {
                 protocol: stream,
@@ -160,28 +168,28 @@ impl ConnectionHandler for Handler {
             }) => {
                 // One message per connection; any stream past that, or beside
                 // one being read, is dropped unread.
-                if self.received
-                    || self.receiving.is_some()
-                    || self.attempts >= MAX_INBOUND_ATTEMPTS
+                if this.received
+                    || this.receiving.is_some()
+                    || this.attempts >= MAX_INBOUND_ATTEMPTS
                 {
                     tracing::debug!("dropping a surplus incarnation stream");
                     return;
                 }
-                self.attempts += 1;
-                self.receiving = Some(protocol::receive(stream, self.timeout).boxed());
+                this.attempts += 1;
+                this.receiving = Some(protocol::receive(stream, this.timeout).boxed());
             }
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
                 protocol: stream,
                 ..
             }) => {
-                self.announce =
-                    Announce::Sending(protocol::send(stream, self.local, self.timeout).boxed());
+                this.announce =
+                    Announce::Sending(protocol::send(stream, this.local, this.timeout).boxed());
             }
             ConnectionEvent::DialUpgradeError(DialUpgradeError { error, .. }) => {
-                self.announce = Announce::Done;
+                this.announce = Announce::Done;
                 match error {
                     StreamUpgradeError::NegotiationFailed => {
-                        self.events.push_back(Exchange::Unsupported);
+                        this.events.push_back(Exchange::Unsupported);
                     }
                     other => tracing::debug!("opening the incarnation stream failed: {other}"),
                 }

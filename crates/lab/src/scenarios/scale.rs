@@ -18,7 +18,8 @@
 //!
 //! The lab's process is then the server and an idle runner: its RSS
 //! (`/proc/self/status`) before the clients dial, subtracted from its RSS at
-//! the end of the idle window, is what the connections cost it; its CPU time
+//! the end of the idle window, is what the connections cost it (and, less
+//! noisy, the heap in use, glibc's count of bytes allocated); its CPU time
 //! (`/proc/self/stat`, utime + stime) over the window is the server's idle
 //! cost. Every client process stays alive to the end, so each connection the
 //! server lost is a false prune.
@@ -34,7 +35,7 @@ use testkit::clients::{ClientStatus, Clients, ClientsSpec};
 
 use super::{
     env_number,
-    server::{counts, status_kib, trim_heap, Server, ServerStats, Usage},
+    server::{counts, heap_in_use_kib, status_kib, trim_heap, Server, ServerStats, Usage},
     Arm, Context, RunError, Sample, Scenario, Unit,
 };
 
@@ -61,6 +62,11 @@ const CONNECT_DEADLINE: Duration = Duration::from_secs(90);
 const SETTLE: Duration = Duration::from_secs(5);
 /// Before the RSS baseline: the previous run's connections wound down.
 const QUIET: Duration = Duration::from_secs(2);
+/// The longest wait, past [`QUIET`], for the heap to stop shrinking before
+/// the baseline.
+const MAX_QUIET: Duration = Duration::from_secs(30);
+/// The heap counts as settled when a second gives back less than this.
+const SETTLED_KIB: u64 = 1024;
 /// How often the connect phase looks at the clients' reports.
 const POLL: Duration = Duration::from_millis(200);
 /// How often the connect phase says how far it got, on stderr.
@@ -76,7 +82,7 @@ pub(crate) const SCENARIO: Scenario = Scenario {
                   client is connected and 5 s settled, an idle window (POLICY_LAB_SCALE_WINDOW \
                   s, default 30): the server process's CPU over it (utime + stime, \
                   /proc/self/stat), in ms per minute, is the metric; per run, stderr gets the connections held, \
-                  the extra RSS per connection, the connections the server closed (every client \
+                  the extra RSS and heap in use per connection, the connections the server closed (every client \
                   is alive: each one a false prune; conn-prune's Pruned events), the streams \
                   stream-quota refused by protocol, and the pings that failed. Runs one at a \
                   time. Policy arm: the facade's QUIC DHT server preset (conn-prune probing \
@@ -143,6 +149,7 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
 
     let (server, addr) = Server::start(arm).await?;
     tokio::time::sleep(QUIET).await;
+    settle_heap().await;
     trim_heap();
     let before = Usage::now()?;
 
@@ -211,6 +218,7 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
         connect_cpu: connected.cpu - before.cpu,
         extra_rss_kib: end.rss_kib.saturating_sub(before.rss_kib),
         extra_anon_kib: end.anon_kib.saturating_sub(before.anon_kib),
+        extra_heap_kib: end.heap_kib.zip(before.heap_kib).map(|(e, b)| e as i64 - b as i64),
         cpu_per_second,
         window,
         closed_in_window: stats.closed_total() - stats_start.closed_total(),
@@ -223,6 +231,34 @@ async fn run(arm: Arm, ctx: Context) -> Result<Sample, RunError> {
     Ok(Sample::measured(cpu_per_second * 60_000.0))
 }
 
+/// Waits, up to [`MAX_QUIET`], until the heap in use stops shrinking: the
+/// previous run's connections and tasks can take seconds to go after its
+/// server is dropped, and a baseline that still holds them makes this run's
+/// connections look cheaper (figures fell run by run at 10,000 without it).
+async fn settle_heap() {
+    let Some(mut last) = heap_in_use_kib() else {
+        return;
+    };
+    let (start, first) = (Instant::now(), last);
+    while start.elapsed() < MAX_QUIET {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(now) = heap_in_use_kib() else {
+            return;
+        };
+        if now + SETTLED_KIB > last {
+            break;
+        }
+        last = now;
+    }
+    if last < first {
+        eprintln!(
+            "  scale: the heap gave back {:.1} MiB in {:.0} s before the baseline",
+            (first - last) as f64 / 1024.0,
+            start.elapsed().as_secs_f64()
+        );
+    }
+}
+
 /// One run's figures, as stderr gets them.
 struct Report {
     arm: Arm,
@@ -232,6 +268,8 @@ struct Report {
     connect_cpu: Duration,
     extra_rss_kib: u64,
     extra_anon_kib: u64,
+    /// Heap in use at the end less before; `None` off glibc.
+    extra_heap_kib: Option<i64>,
     cpu_per_second: f64,
     window: Duration,
     stats: ServerStats,
@@ -275,6 +313,14 @@ impl std::fmt::Display for Report {
             self.cpu_per_second * 100.0,
             self.window.as_secs(),
         )?;
+        if let Some(heap) = self.extra_heap_kib {
+            writeln!(
+                f,
+                "    server heap in use: {:+.1} MiB, {:+.2} KiB per connection held",
+                heap as f64 / 1024.0,
+                heap as f64 / held.max(1) as f64,
+            )?;
+        }
         writeln!(
             f,
             "    false prunes: {} connections closed by the server, {} in the window ({}); \
@@ -321,5 +367,16 @@ mod tests {
         let usage = Usage::now().expect("/proc/self is readable");
         assert!(usage.rss_kib > 0);
         assert!(soft_limit("Max open files").is_some());
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_heap_in_use_counts_what_is_held() {
+        let before = heap_in_use_kib().expect("glibc");
+        let held = vec![1u8; 16 << 20];
+        let during = heap_in_use_kib().expect("glibc");
+        drop(std::hint::black_box(held));
+        // Other tests allocate meanwhile: a margin of 4 MiB either way.
+        assert!(during >= before + 12 * 1024, "{before} KiB, then {during} KiB");
     }
 }

@@ -306,9 +306,9 @@ pub(crate) fn trim_heap() {
 }
 
 /// The heap in use, in KiB: glibc's `mallinfo2`, summed over its arenas
-/// (`uordblks`, chunks in use, plus `hblkhd`, mapped blocks). Unlike the RSS
-/// it does not depend on what earlier runs left resident: the figure that
-/// compares arms to a kibibyte a connection. `None` off glibc.
+/// (`uordblks`, chunks in use, plus `hblkhd`, mapped blocks): what is
+/// allocated, resident or not, where the RSS is what is resident. `None`
+/// off glibc.
 // On glibc it is always `Some`; the `Option` is for the other targets.
 #[allow(clippy::unnecessary_wraps)]
 pub(crate) fn heap_in_use_kib() -> Option<u64> {

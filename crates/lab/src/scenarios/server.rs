@@ -12,16 +12,18 @@ use std::{
 
 use futures::StreamExt;
 use libp2p::{
+    identify,
+    identity::Keypair,
     ping,
     swarm::{NetworkBehaviour, SwarmEvent},
     Multiaddr, Swarm,
 };
-use testkit::{NodeConfig, PlainBehaviour, PlainEvent, TransportKind};
+use testkit::{echo, NodeConfig, PlainBehaviour, PlainEvent, TransportKind};
 use tokio::sync::{mpsc, oneshot};
-use transport_policies::{conn_prune, state_isolation, stream_quota};
+use transport_policies::{conn_prune, state_isolation, stream_quota, Policies};
 
 use super::{Arm, RunError};
-use crate::stack::{self, LabBehaviour, LabEvent};
+use crate::stack;
 
 /// `/proc/<pid>/stat`'s clock ticks per second (USER_HZ, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -101,15 +103,9 @@ impl ServerStats {
     }
 
     /// The policy arm's server's events.
-    fn on_lab(&mut self, event: LabEvent) {
+    fn on_bundle(&mut self, event: transport_policies::Event<PlainEvent>) {
         match event {
-            LabEvent::App(event) => self.on_app(event),
-            LabEvent::Policy(event) => self.on_policy(*event),
-        }
-    }
-
-    fn on_policy(&mut self, event: transport_policies::Event<PlainEvent>) {
-        match event {
+            transport_policies::Event::App(event) => self.on_app(event),
             transport_policies::Event::Prune(event) => match event {
                 conn_prune::Event::Pruned { reason, .. } => {
                     let reason = match reason {
@@ -141,6 +137,36 @@ impl ServerStats {
                 self.isolation_closed += 1;
             }
             _ => {}
+        }
+    }
+}
+
+/// The policy arm's application: the plain server's protocols but Kademlia,
+/// which rebootstrap holds. A [`PlainBehaviour`] without Kademlia would keep
+/// Kademlia's empty slot in every connection's handler (480 B, which the
+/// swarm's connection task reserves about three times over): a cost of the
+/// lab's types, not of the policies, and one an application that gives its
+/// Kademlia to rebootstrap does not have.
+#[derive(NetworkBehaviour)]
+#[behaviour(to_swarm = "PlainEvent")]
+struct ServerApp {
+    echo: echo::Behaviour,
+    ping: ping::Behaviour,
+    identify: identify::Behaviour,
+}
+
+impl ServerApp {
+    fn new(key: &Keypair) -> Self {
+        let PlainBehaviour {
+            echo,
+            ping,
+            identify,
+            ..
+        } = PlainBehaviour::new(key);
+        Self {
+            echo,
+            ping,
+            identify,
         }
     }
 }
@@ -198,13 +224,20 @@ impl Server {
                     addr,
                 )
             }
+            // The bundle alone, as a user deploys it, for the same reason.
             Arm::Policy => {
                 let (config, layers) = stack::node_config(arm, transport);
-                let mut swarm =
-                    config.build(move |key| LabBehaviour::with_kad(arm, key, Vec::new(), layers));
+                let mut swarm = config.build(move |key| {
+                    Policies::with_kad(
+                        ServerApp::new(key),
+                        stack::server_kad(key),
+                        stack::policy_config(Some(Vec::new()), layers),
+                    )
+                    .expect("the lab's policy config is valid")
+                });
                 let addr = testkit::listen(&mut swarm, transport, 0).await?;
                 (
-                    Self::run(swarm, ServerStats::on_lab, NodeState::policy),
+                    Self::run(swarm, ServerStats::on_bundle, NodeState::policy),
                     addr,
                 )
             }
@@ -389,19 +422,18 @@ impl NodeState {
         }
     }
 
-    fn policy(swarm: &Swarm<LabBehaviour>) -> Self {
-        let policies = swarm.behaviour().bundle().map(|bundle| {
-            let ledger = bundle.quota().map(|q| q.snapshot());
-            PolicyState {
-                monitored: bundle.prune().map_or(0, |p| p.monitored_connections()),
-                ledger_connections: ledger.as_ref().map_or(0, |l| l.connections.len()),
-                ledger_peers: ledger.as_ref().map_or(0, |l| l.peers.len()),
-                ledger_protocols: ledger.as_ref().map_or(0, |l| l.protocols.len()),
-                ledger_open_streams: ledger
-                    .as_ref()
-                    .map_or(0, |l| l.node.inbound.open + l.node.outbound.open),
-                isolation_tracked: bundle.isolation().map_or(0, |i| i.tracked_connections()),
-            }
+    fn policy(swarm: &Swarm<Policies<ServerApp>>) -> Self {
+        let bundle = swarm.behaviour();
+        let ledger = bundle.quota().map(|q| q.snapshot());
+        let policies = Some(PolicyState {
+            monitored: bundle.prune().map_or(0, |p| p.monitored_connections()),
+            ledger_connections: ledger.as_ref().map_or(0, |l| l.connections.len()),
+            ledger_peers: ledger.as_ref().map_or(0, |l| l.peers.len()),
+            ledger_protocols: ledger.as_ref().map_or(0, |l| l.protocols.len()),
+            ledger_open_streams: ledger
+                .as_ref()
+                .map_or(0, |l| l.node.inbound.open + l.node.outbound.open),
+            isolation_tracked: bundle.isolation().map_or(0, |i| i.tracked_connections()),
         });
         Self {
             connections: swarm.network_info().connection_counters().num_connections(),

@@ -5,13 +5,14 @@
 //! the testkit's plain application with Kademlia (ping, identify, echo,
 //! Kademlia in server mode); on the policy arm the same protocols inside the
 //! facade's QUIC DHT server preset with stream-quota under the transport
-//! ([`node_config`](crate::stack::node_config)), Kademlia given to rebootstrap as a user does.
-//! Each arm's server is its own swarm type, not a [`LabBehaviour`](crate::stack::LabBehaviour): that is
-//! an `Either` of the application and the bundle, whose per-connection
-//! handler and events are as large as the bundle's (as a `LabBehaviour` the
-//! plain server took about 17 KiB a connection more at N = 1,000); and the
-//! policy arm's application has no empty Kademlia slot, which would cost
-//! each connection about 1.5 KiB that no user pays. The clients are the
+//! ([`node_config`](crate::stack::node_config)), Kademlia given to
+//! rebootstrap as a user does. Each arm's server is its own swarm type, not
+//! a [`LabBehaviour`](crate::stack::LabBehaviour): that is an `Either` of
+//! the application and the bundle, whose per-connection handler and events
+//! are as large as the bundle's (as a `LabBehaviour` the plain server took
+//! about 17 KiB a connection more at N = 1,000); and the policy arm's
+//! application has no empty Kademlia slot, which cost each connection
+//! 1.4 KiB of peak heap at N = 2,000 that no user pays. The clients are the
 //! testkit's (`testkit::clients`): plain nodes with ping and identify, each
 //! its own key and its own QUIC endpoint, one connection each, up to
 //! [`PER_PROCESS`] swarms in each of a few child processes, so that none of

@@ -233,7 +233,7 @@ impl Server {
                         stack::server_kad(key),
                         stack::policy_config(Some(Vec::new()), layers),
                     )
-                    .expect("the lab's policy config is valid")
+                    .expect("an empty bootstrap list has no address to reject")
                 });
                 let addr = testkit::listen(&mut swarm, transport, 0).await?;
                 (

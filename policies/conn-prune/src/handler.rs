@@ -165,8 +165,10 @@ struct State {
     /// The new stream of the probe waiting for its deadline, and whether the
     /// muxer granted it yet.
     granted: Option<(ProbeId, Arc<AtomicBool>)>,
-    /// The kept probe stream, when no ping is on it.
-    idle: Option<Stream>,
+    /// The kept probe stream, when no ping is on it. Boxed: most
+    /// connections keep none (a peer without the policy answers with a
+    /// refusal), and a stream is a quarter of this state.
+    idle: Option<Box<Stream>>,
     pinging: Lazy<Ping>,
     outcomes: VecDeque<Outcome>,
     serving: Lazy<BoxFuture<'static, ()>>,
@@ -197,7 +199,7 @@ impl State {
     fn keep(&mut self, mut stream: Stream) {
         stream.ignore_for_keep_alive();
         match self.idle {
-            None => self.idle = Some(stream),
+            None => self.idle = Some(Box::new(stream)),
             Some(_) if self.closing.len() < MAX_CLOSING => {
                 self.closing.push(protocol::close(stream).boxed());
             }
@@ -241,7 +243,7 @@ impl State {
     }
 
     fn start(&mut self, probe: ProbeId, trigger: Trigger) {
-        let Some(stream) = self.idle.take() else {
+        let Some(stream) = self.idle.take().map(|stream| *stream) else {
             self.to_open.push_back((probe, trigger));
             self.report(trigger, ProbeOutcome::Opening);
             return;
@@ -300,6 +302,17 @@ impl State {
         };
         self.report(trigger, outcome);
     }
+}
+
+/// The queue's first item; an emptied queue gives its room back. A queue
+/// here holds a probe's outcome or two, then nothing until the next
+/// probe, seconds later: kept, that room would cost every connection.
+fn pop_front_and_free<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    let item = queue.pop_front();
+    if queue.is_empty() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
+    }
+    item
 }
 
 /// Whether an I/O error on a probe stream came from the remote: it reset or
@@ -370,10 +383,10 @@ impl ConnectionHandler for Handler {
                 break;
             }
         }
-        if let Some(outcome) = this.outcomes.pop_front() {
+        if let Some(outcome) = pop_front_and_free(&mut this.outcomes) {
             return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(outcome));
         }
-        if let Some((probe, trigger)) = this.to_open.pop_front() {
+        if let Some((probe, trigger)) = pop_front_and_free(&mut this.to_open) {
             let granted = Arc::new(AtomicBool::new(false));
             this.granted = Some((probe, granted.clone()));
             let opening = Opening {

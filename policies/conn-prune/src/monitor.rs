@@ -12,9 +12,11 @@
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap, VecDeque},
+    hash::{BuildHasher, RandomState},
     time::{Duration, Instant},
 };
 
+use hashbrown::HashTable;
 use libp2p_identity::PeerId;
 use libp2p_swarm::ConnectionId;
 use rand::{rngs::SmallRng, RngExt, SeedableRng};
@@ -222,8 +224,13 @@ pub(crate) struct Monitor {
     config: Config,
     /// Boxed: a map's spare slots then cost a pointer each, not a connection.
     connections: HashMap<ConnectionId, Box<Monitored>>,
-    /// Each peer's newest connection; the others chain from it.
-    peers: HashMap<PeerId, ConnectionId>,
+    /// Each peer's newest connection; the others chain from it. Found by
+    /// the hash of the peer's id and checked against the id its connection
+    /// keeps: a map keyed by `PeerId` would keep a second copy of every id,
+    /// and room for more.
+    peers: HashTable<ConnectionId>,
+    /// Keyed per node: peers choose their ids.
+    peer_hasher: RandomState,
     /// Timers of connections: when to ask again for an on-demand probe that
     /// told nothing. Deleted lazily: an entry whose `timer` no longer matches
     /// its connection's is skipped.
@@ -242,7 +249,8 @@ impl Monitor {
             load: Load::new(&config),
             config,
             connections: HashMap::new(),
-            peers: HashMap::new(),
+            peers: HashTable::new(),
+            peer_hasher: RandomState::new(),
             timers: BinaryHeap::new(),
             silent: 0,
             actions: VecDeque::new(),
@@ -262,7 +270,12 @@ impl Monitor {
         transport: Transport,
         now: Instant,
     ) {
-        let older = self.peers.insert(peer, connection);
+        let hash = self.peer_hasher.hash_one(peer);
+        let connections = &self.connections;
+        let newest = (self.peers).find_mut(hash, |id| {
+            connections.get(id).is_some_and(|m| m.peer == peer)
+        });
+        let older = newest.map(|newest| std::mem::replace(newest, connection));
         if self.config.probe_older_duplicates {
             let mut next = older;
             while let Some(id) = next {
@@ -290,6 +303,13 @@ impl Monitor {
                 pruned: false,
             }),
         );
+        if older.is_none() {
+            let (connections, hasher) = (&self.connections, &self.peer_hasher);
+            // Every head has its entry (`unlink` runs as it goes).
+            (self.peers).insert_unique(hash, connection, |id| {
+                connections.get(id).map_or(0, |m| hasher.hash_one(m.peer))
+            });
+        }
         if self.load.heartbeat.is_none() {
             self.load.heartbeat = Some(now + self.load.period);
         }
@@ -330,19 +350,28 @@ impl Monitor {
 
     /// Removes `connection` from its peer's chain.
     fn unlink(&mut self, connection: ConnectionId, monitored: &Monitored) {
-        let Some(head) = self.peers.get_mut(&monitored.peer) else {
+        let hash = self.peer_hasher.hash_one(monitored.peer);
+        let connections = &self.connections;
+        // `connection` is out of `connections` already: it names its head.
+        let is_peers = |id: &ConnectionId| {
+            *id == connection
+                || connections
+                    .get(id)
+                    .is_some_and(|m| m.peer == monitored.peer)
+        };
+        let Ok(mut head) = self.peers.find_entry(hash, is_peers) else {
             return;
         };
-        if *head == connection {
+        if *head.get() == connection {
             match monitored.older {
-                Some(older) => *head = older,
+                Some(older) => *head.get_mut() = older,
                 None => {
-                    self.peers.remove(&monitored.peer);
+                    head.remove();
                 }
             }
             return;
         }
-        let mut at = *head;
+        let mut at = *head.get();
         while let Some(m) = self.connections.get_mut(&at) {
             match m.older {
                 Some(next) if next == connection => {

@@ -11,6 +11,7 @@ use std::{
     any::Any,
     collections::HashMap,
     fmt,
+    hash::{BuildHasher, RandomState},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, MutexGuard,
@@ -81,8 +82,16 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    /// Established connections per peer, as the swarm reported them.
-    connected: HashMap<PeerId, usize>,
+    /// Established connections per peer, as the swarm reported them, by a
+    /// keyed hash of the peer's id: a map keyed by the 80-byte id would
+    /// cost every connected peer five times as much. Two peers whose ids
+    /// hash alike (a chance in 2^64 a pair; the key is this node's secret)
+    /// share a count: a first connection of one of them is then exchanged
+    /// before the swarm sees it, a delay within the bound, never a wrong
+    /// judgement.
+    connected: HashMap<u64, u32>,
+    /// The key of `connected`'s hash.
+    hasher: RandomState,
     /// Exchanges done, until the policy claims them for their connection.
     outcomes: HashMap<(PeerId, Multiaddr), (Instant, Outcome)>,
 }
@@ -148,7 +157,9 @@ impl Handshake {
 
     pub(crate) fn on_established(&self, peer: PeerId) {
         if self.shared.layered.load(Ordering::Relaxed) {
-            *self.shared.lock().connected.entry(peer).or_default() += 1;
+            let mut state = self.shared.lock();
+            let key = state.hasher.hash_one(peer);
+            *state.connected.entry(key).or_default() += 1;
         }
     }
 
@@ -157,10 +168,11 @@ impl Handshake {
             return;
         }
         let mut state = self.shared.lock();
-        if let Some(count) = state.connected.get_mut(peer) {
+        let key = state.hasher.hash_one(peer);
+        if let Some(count) = state.connected.get_mut(&key) {
             *count -= 1;
             if *count == 0 {
-                state.connected.remove(peer);
+                state.connected.remove(&key);
             }
         }
     }
@@ -199,7 +211,8 @@ impl Shared {
     }
 
     fn is_connected(&self, peer: &PeerId) -> bool {
-        self.lock().connected.contains_key(peer)
+        let state = self.lock();
+        state.connected.contains_key(&state.hasher.hash_one(peer))
     }
 
     fn record(&self, peer: PeerId, remote: Multiaddr, outcome: Outcome) {

@@ -12,6 +12,10 @@ use libp2p_swarm::ConnectionId;
 
 use crate::{Epoch, Incarnation};
 
+mod peers;
+
+use peers::Peers;
+
 /// Where a connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -106,7 +110,7 @@ struct Peer {
 pub(crate) struct Registry {
     /// Boxed: a map's spare slots then cost a pointer each, not a connection.
     connections: HashMap<ConnectionId, Box<Connection>>,
-    peers: HashMap<PeerId, Peer>,
+    peers: Peers<Peer>,
     /// How many of `connections` are stale. Usually none: then `is_stale`,
     /// asked for every event the wrapped behaviour sends or receives,
     /// answers without a lookup.
@@ -119,7 +123,7 @@ impl Registry {
     pub(crate) fn new(max_retired: usize) -> Self {
         Self {
             connections: HashMap::new(),
-            peers: HashMap::new(),
+            peers: Peers::default(),
             stale: 0,
             next_epoch: 0,
             max_retired,
@@ -137,11 +141,7 @@ impl Registry {
                 established: now,
             }),
         );
-        self.peers
-            .entry(peer)
-            .or_default()
-            .connections
-            .push(connection);
+        self.peers.entry(peer).connections.push(connection);
     }
 
     pub(crate) fn on_closed(&mut self, connection: ConnectionId) {
@@ -183,7 +183,7 @@ impl Registry {
             return Judgement::Ignored;
         }
         let (peer_id, established) = (c.peer, c.established);
-        let peer = self.peers.entry(peer_id).or_default();
+        let peer = self.peers.entry(peer_id);
 
         if peer.retired.contains(&incarnation) {
             // Only a run the peer already replaced announces this: never let
@@ -290,7 +290,7 @@ impl Registry {
 
     /// Whether the peer has any connection, stale ones included.
     pub(crate) fn is_connected(&self, peer: &PeerId) -> bool {
-        self.peers.contains_key(peer)
+        self.peers.contains(peer)
     }
 
     /// The peer's current incarnation and its epoch.
@@ -568,7 +568,7 @@ mod tests {
             f.registry.on_closed(c);
         }
         assert_eq!(f.registry.connections.len(), 1);
-        assert_eq!(f.registry.peers[&f.peer].retired.len(), 2);
+        assert_eq!(f.registry.peers.get(&f.peer).unwrap().retired.len(), 2);
         f.registry.on_closed(keep);
         assert!(f.registry.peers.is_empty());
         assert!(f.registry.connections.is_empty());

@@ -26,17 +26,18 @@
 
 use std::{
     collections::{hash_map::Entry, BTreeSet, HashMap, VecDeque},
-    hash::{BuildHasherDefault, Hasher},
+    hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState},
     time::{Duration, Instant},
 };
 
+use hashbrown::HashTable;
 use libp2p_core::ConnectedPoint;
 use libp2p_identity::PeerId;
 use libp2p_swarm::{ConnectionId, StreamProtocol};
 
 use crate::{
     admission::{self, Stage, Tiers},
-    snapshot::{ConnectionStats, ScopeStats},
+    snapshot::{ConnectionStats, DirectionStats, ScopeStats},
     Config, Direction, Limit, LimitExceeded, Snapshot,
 };
 
@@ -143,12 +144,15 @@ struct Stream {
 
 /// A connection's open streams in the order they opened. Keys only grow, so
 /// a stream is found by binary search; streams mostly close oldest first, so
-/// removal moves little.
+/// removal moves little. It grows one stream at a time: most connections
+/// hold one or two streams for long (ping's, identify's), and a doubling
+/// list would keep room for four.
 #[derive(Debug, Default)]
 struct OpenStreams(VecDeque<(StreamKey, Stream)>);
 
 impl OpenStreams {
     fn push(&mut self, key: StreamKey, stream: Stream) {
+        self.0.reserve_exact(1);
         self.0.push_back((key, stream));
     }
 
@@ -177,37 +181,73 @@ impl OpenStreams {
     }
 }
 
+/// A scope's counts as the ledger keeps them: its [`ScopeStats`] but the
+/// oldest stream's age, which a snapshot reads off the open streams.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    inbound: DirectionStats,
+    outbound: DirectionStats,
+}
+
+impl Counts {
+    fn direction(&self, direction: Direction) -> &DirectionStats {
+        match direction {
+            Direction::Inbound => &self.inbound,
+            Direction::Outbound => &self.outbound,
+        }
+    }
+
+    fn direction_mut(&mut self, direction: Direction) -> &mut DirectionStats {
+        match direction {
+            Direction::Inbound => &mut self.inbound,
+            Direction::Outbound => &mut self.outbound,
+        }
+    }
+
+    fn stats(self) -> ScopeStats {
+        ScopeStats {
+            inbound: self.inbound,
+            outbound: self.outbound,
+            oldest_open: None,
+        }
+    }
+}
+
 /// One scope's counts per protocol, for a connection or a peer: a handful
-/// of protocols each, so a list.
+/// of protocols each, so a list, grown one entry at a time (every
+/// connection and peer has one, and a doubling list would keep room for
+/// protocols most never use).
 #[derive(Debug, Default)]
-struct PerProtocol(Vec<(ProtocolIndex, ScopeStats)>);
+struct PerProtocol(Vec<(ProtocolIndex, Counts)>);
 
 impl PerProtocol {
     /// Its counts of `index`, added if new.
-    fn get_mut(&mut self, index: ProtocolIndex) -> &mut ScopeStats {
+    fn get_mut(&mut self, index: ProtocolIndex) -> &mut Counts {
         let at = match self.0.iter().position(|(i, _)| *i == index) {
             Some(at) => at,
             None => {
-                self.0.push((index, ScopeStats::default()));
+                self.0.reserve_exact(1);
+                self.0.push((index, Counts::default()));
                 self.0.len() - 1
             }
         };
         &mut self.0[at].1
     }
 
-    fn iter(&self) -> impl Iterator<Item = &(ProtocolIndex, ScopeStats)> {
+    fn iter(&self) -> impl Iterator<Item = &(ProtocolIndex, Counts)> {
         self.0.iter()
     }
 }
 
+/// One wrapped muxer. Its peer is named once, in its [`Peer`]: a connection
+/// keeps the slot.
 #[derive(Debug)]
 struct Connection {
-    peer: PeerId,
     /// Its peer's index in [`Ledger::peers`].
     peer_slot: usize,
     endpoint: ConnectedPoint,
     id: Option<ConnectionId>,
-    stats: ScopeStats,
+    stats: Counts,
     /// Per protocol its streams used.
     protocols: PerProtocol,
     streams: OpenStreams,
@@ -235,7 +275,7 @@ enum Check {
 #[derive(Debug)]
 struct Peer {
     id: PeerId,
-    stats: ScopeStats,
+    stats: Counts,
     connections: usize,
     /// Per protocol it used.
     protocols: PerProtocol,
@@ -246,7 +286,7 @@ struct Protocol {
     name: StreamProtocol,
     /// Its limits at [`Stage::Negotiated`], looked up once.
     limits: Tiers<Limit>,
-    stats: ScopeStats,
+    stats: Counts,
 }
 
 /// The accounting of every wrapped connection of one node.
@@ -255,7 +295,7 @@ pub(crate) struct Ledger {
     config: Config,
     /// The limits at [`Stage::Open`], looked up once.
     open_limits: Tiers<Limit>,
-    node: ScopeStats,
+    node: Counts,
     /// Boxed: a map's spare slots then cost a pointer each, not a connection.
     connections: IdMap<MuxerId, Box<Connection>>,
     /// The muxers not tied to a swarm connection yet, by peer and endpoint,
@@ -264,7 +304,12 @@ pub(crate) struct Ledger {
     /// Connected peers, by slot; `None` is a free slot.
     peers: Vec<Option<Peer>>,
     free_peer_slots: Vec<usize>,
-    peer_slots: HashMap<PeerId, usize>,
+    /// The slot of each connected peer, found by the hash of its id and
+    /// checked against the id in the slot: a map keyed by `PeerId` would
+    /// keep a second copy of every id, and room for more.
+    peer_slots: HashTable<usize>,
+    /// Keyed per node: peers choose their ids.
+    peer_hasher: RandomState,
     protocols: Vec<Protocol>,
     protocol_index: IdMap<Box<str>, ProtocolIndex>,
     /// The protocol attributed last.
@@ -293,12 +338,13 @@ impl Ledger {
         Self {
             open_limits: config.stage_limits(Stage::Open, None),
             config,
-            node: ScopeStats::default(),
+            node: Counts::default(),
             connections: IdMap::default(),
             untied: HashMap::new(),
             peers: Vec::new(),
             free_peer_slots: Vec::new(),
-            peer_slots: HashMap::new(),
+            peer_slots: HashTable::new(),
+            peer_hasher: RandomState::new(),
             protocols: Vec::new(),
             protocol_index: IdMap::default(),
             last_protocol: None,
@@ -327,12 +373,15 @@ impl Ledger {
     pub(crate) fn add_connection(&mut self, peer: PeerId, endpoint: ConnectedPoint) -> MuxerId {
         let id = MuxerId(self.next_muxer);
         self.next_muxer += 1;
-        let peer_slot = match self.peer_slots.get(&peer) {
+        let hash = self.peer_hasher.hash_one(peer);
+        let peers = &self.peers;
+        let found = (self.peer_slots).find(hash, |&slot| slot_holds(peers, slot, &peer));
+        let peer_slot = match found {
             Some(&slot) => slot,
             None => {
                 let entry = Some(Peer {
                     id: peer,
-                    stats: ScopeStats::default(),
+                    stats: Counts::default(),
                     connections: 0,
                     protocols: PerProtocol::default(),
                 });
@@ -346,7 +395,12 @@ impl Ledger {
                         self.peers.len() - 1
                     }
                 };
-                self.peer_slots.insert(peer, slot);
+                let (peers, hasher) = (&self.peers, &self.peer_hasher);
+                // Every slot in the index holds its peer (freed as it goes).
+                (self.peer_slots).insert_unique(hash, slot, |&slot| {
+                    let peer = peers.get(slot).and_then(Option::as_ref);
+                    peer.map_or(0, |p| hasher.hash_one(p.id))
+                });
                 slot
             }
         };
@@ -358,11 +412,10 @@ impl Ledger {
         self.connections.insert(
             id,
             Box::new(Connection {
-                peer,
                 peer_slot,
                 endpoint,
                 id: None,
-                stats: ScopeStats::default(),
+                stats: Counts::default(),
                 protocols: PerProtocol::default(),
                 streams: OpenStreams::default(),
                 blocked_since: None,
@@ -443,9 +496,9 @@ impl Ledger {
         if connection.blocked_since.is_some() {
             self.blocked -= 1;
         }
+        let peer_id = self.peer(connection.peer_slot).id;
         if connection.id.is_none() {
-            if let Entry::Occupied(mut untied) =
-                (self.untied).entry((connection.peer, connection.endpoint))
+            if let Entry::Occupied(mut untied) = (self.untied).entry((peer_id, connection.endpoint))
             {
                 untied.get_mut().retain(|m| *m != muxer);
                 if untied.get().is_empty() {
@@ -456,9 +509,13 @@ impl Ledger {
         let peer = self.peer_mut(connection.peer_slot);
         peer.connections -= 1;
         if peer.connections == 0 {
-            self.peers[connection.peer_slot] = None;
-            self.free_peer_slots.push(connection.peer_slot);
-            self.peer_slots.remove(&connection.peer);
+            let slot = connection.peer_slot;
+            let hash = self.peer_hasher.hash_one(peer_id);
+            if let Ok(entry) = self.peer_slots.find_entry(hash, |&s| s == slot) {
+                entry.remove();
+            }
+            self.peers[slot] = None;
+            self.free_peer_slots.push(slot);
         }
     }
 
@@ -682,7 +739,7 @@ impl Ledger {
                     if !connection.starvation_reported {
                         connection.starvation_reported = true;
                         decisions.push(Decision::Starved {
-                            peer: connection.peer,
+                            peer: peer_id(&self.peers, connection.peer_slot),
                             connection: id,
                             endpoint: connection.endpoint.clone(),
                             blocked_for: now - since,
@@ -702,7 +759,7 @@ impl Ledger {
                         }
                         connection.leak_cursor = StreamKey(key.0 + 1);
                         decisions.push(Decision::Leaked {
-                            peer: connection.peer,
+                            peer: peer_id(&self.peers, connection.peer_slot),
                             connection: id,
                             protocol: stream.protocol.map(|i| self.protocols[i].name.clone()),
                             direction: stream.direction,
@@ -727,7 +784,7 @@ impl Ledger {
     /// open stream's age in the node's only), and the connections blocked now.
     #[cfg(feature = "metrics")]
     pub(crate) fn gauges(&self, now: Instant) -> Gauges {
-        let mut node = self.node;
+        let mut node = self.node.stats();
         for connection in self.connections.values() {
             for stream in connection.streams.values() {
                 node.note_age(now.saturating_duration_since(stream.opened));
@@ -736,7 +793,7 @@ impl Ledger {
         Gauges {
             node,
             protocols: (self.protocols.iter())
-                .map(|p| (p.name.clone(), p.stats))
+                .map(|p| (p.name.clone(), p.stats.stats()))
                 .collect(),
             blocked_connections: self.blocked,
         }
@@ -750,34 +807,38 @@ impl Ledger {
     /// Every scope's counts at `now`.
     pub(crate) fn snapshot(&self, now: Instant) -> Snapshot {
         let mut snapshot = Snapshot {
-            node: self.node,
+            node: self.node.stats(),
             dropped_events: self.dropped_events,
             ..Snapshot::default()
         };
         for peer in self.peers.iter().flatten() {
-            snapshot.peers.insert(peer.id, peer.stats);
-            for (index, stats) in peer.protocols.iter() {
-                snapshot
-                    .protocols_per_peer
-                    .insert((peer.id, self.protocols[*index].name.clone()), *stats);
+            snapshot.peers.insert(peer.id, peer.stats.stats());
+            for (index, counts) in peer.protocols.iter() {
+                snapshot.protocols_per_peer.insert(
+                    (peer.id, self.protocols[*index].name.clone()),
+                    counts.stats(),
+                );
             }
         }
         for protocol in &self.protocols {
             snapshot
                 .protocols
-                .insert(protocol.name.clone(), protocol.stats);
+                .insert(protocol.name.clone(), protocol.stats.stats());
         }
         for connection in self.connections.values() {
-            let mut stats = connection.stats;
+            let peer_id = self.peer(connection.peer_slot).id;
+            let mut stats = connection.stats.stats();
             let mut per_protocol: Vec<(ProtocolIndex, ScopeStats)> = match connection.id {
-                Some(_) => connection.protocols.iter().copied().collect(),
+                Some(_) => (connection.protocols.iter())
+                    .map(|(index, counts)| (*index, counts.stats()))
+                    .collect(),
                 None => Vec::new(),
             };
             for stream in connection.streams.values() {
                 let age = now.saturating_duration_since(stream.opened);
                 stats.note_age(age);
                 snapshot.node.note_age(age);
-                if let Some(peer) = snapshot.peers.get_mut(&connection.peer) {
+                if let Some(peer) = snapshot.peers.get_mut(&peer_id) {
                     peer.note_age(age);
                 }
                 if let Some(index) = stream.protocol {
@@ -790,7 +851,7 @@ impl Ledger {
                     }
                     if let Some(per_peer) = snapshot
                         .protocols_per_peer
-                        .get_mut(&(connection.peer, name.clone()))
+                        .get_mut(&(peer_id, name.clone()))
                     {
                         per_peer.note_age(age);
                     }
@@ -805,7 +866,7 @@ impl Ledger {
                 snapshot.connections.insert(
                     id,
                     ConnectionStats {
-                        peer: connection.peer,
+                        peer: peer_id,
                         streams: stats,
                         outbound_blocked_for: connection
                             .blocked_since
@@ -818,9 +879,7 @@ impl Ledger {
     }
 
     fn peer(&self, slot: usize) -> &Peer {
-        self.peers[slot]
-            .as_ref()
-            .expect("a connection's peer has a slot")
+        peer(&self.peers, slot)
     }
 
     fn peer_mut(&mut self, slot: usize) -> &mut Peer {
@@ -846,7 +905,7 @@ impl Ledger {
         }
         self.wake = true;
         self.refusals.push_back(Refusal {
-            peer: connection.peer,
+            peer: peer.id,
             connection: connection.id,
             error,
         });
@@ -895,7 +954,7 @@ impl Ledger {
         self.protocols.push(Protocol {
             limits: self.config.stage_limits(Stage::Negotiated, Some(&name)),
             name,
-            stats: ScopeStats::default(),
+            stats: Counts::default(),
         });
         Some(index)
     }
@@ -929,10 +988,28 @@ fn schedule(
 
 /// The open streams of `direction` in the scopes [`Stage::Open`] checks.
 #[inline]
+/// The peer in `slot`, which a connection's `peer_slot` always names.
+fn peer(peers: &[Option<Peer>], slot: usize) -> &Peer {
+    peers[slot]
+        .as_ref()
+        .expect("a connection's peer has a slot")
+}
+
+fn slot_holds(peers: &[Option<Peer>], slot: usize, id: &PeerId) -> bool {
+    peers
+        .get(slot)
+        .and_then(Option::as_ref)
+        .is_some_and(|p| p.id == *id)
+}
+
+fn peer_id(peers: &[Option<Peer>], slot: usize) -> PeerId {
+    peer(peers, slot).id
+}
+
 fn open_counts(
-    connection: &ScopeStats,
-    peer: &ScopeStats,
-    node: &ScopeStats,
+    connection: &Counts,
+    peer: &Counts,
+    node: &Counts,
     direction: Direction,
 ) -> Tiers<u32> {
     Tiers {
@@ -1601,7 +1678,7 @@ mod tests {
         assert_eq!(
             decisions,
             vec![Decision::Leaked {
-                peer: ledger.connections[&muxer].peer,
+                peer: ledger.peer(ledger.connections[&muxer].peer_slot).id,
                 connection: id,
                 protocol: Some(StreamProtocol::new("/echo/1")),
                 direction: Direction::Inbound,

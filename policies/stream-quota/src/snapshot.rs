@@ -46,13 +46,6 @@ impl ScopeStats {
         self.inbound.open + self.outbound.open
     }
 
-    pub(crate) fn direction_mut(&mut self, direction: Direction) -> &mut DirectionStats {
-        match direction {
-            Direction::Inbound => &mut self.inbound,
-            Direction::Outbound => &mut self.outbound,
-        }
-    }
-
     pub(crate) fn note_age(&mut self, age: Duration) {
         self.oldest_open = Some(self.oldest_open.map_or(age, |oldest| oldest.max(age)));
     }

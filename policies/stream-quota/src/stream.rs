@@ -31,7 +31,8 @@ pub struct Substream<S> {
     /// Bytes at the start of the caller's write buffer read already, by a
     /// write the inner stream did not (fully) take.
     read_ahead: usize,
-    refused: Option<LimitExceeded>,
+    /// Boxed: every stream carries the field, few are refused.
+    refused: Option<Box<LimitExceeded>>,
     muxer: MuxerId,
     key: Option<StreamKey>,
     shared: Arc<Shared>,
@@ -61,7 +62,7 @@ impl<S> Substream<S> {
             inner: None,
             negotiation: None,
             read_ahead: 0,
-            refused: Some(refusal),
+            refused: Some(Box::new(refusal)),
             muxer: crate::ledger::MuxerId::NONE,
             key: None,
             shared,
@@ -69,7 +70,7 @@ impl<S> Substream<S> {
     }
 
     fn error(&self) -> Option<io::Error> {
-        self.refused.clone().map(io::Error::from)
+        self.refused.as_deref().cloned().map(io::Error::from)
     }
 
     /// Acts on what the negotiation bytes settled: attributes the stream,
@@ -88,7 +89,7 @@ impl<S> Substream<S> {
                 let protocol = negotiation.agreed();
                 let attributed = (self.shared).with_ledger(|l| l.attribute(muxer, key, protocol));
                 attributed.map_err(|refusal| {
-                    self.refused = Some(refusal.clone());
+                    self.refused = Some(Box::new(refusal.clone()));
                     // Dropping the inner stream resets it (yamux, WebRTC) or
                     // stops and finishes it (QUIC) now, not when the caller
                     // gets round to dropping us.

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct TokenBucket {
     per_second: f64,
     burst: f64,
@@ -18,6 +18,15 @@ impl TokenBucket {
             burst: f64::from(burst),
             tokens: f64::from(burst),
             updated: now,
+        }
+    }
+
+    /// A full bucket of the same rate and burst.
+    pub(crate) fn refilled(&self, now: Instant) -> Self {
+        Self {
+            tokens: self.burst,
+            updated: now,
+            ..*self
         }
     }
 

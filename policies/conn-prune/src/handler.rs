@@ -156,10 +156,6 @@ impl Handler {
 struct State {
     prober: Prober,
     timer: DeadlineTimer,
-    /// How long a probe's stream may take to answer at all: past its
-    /// deadline, so that a late answer still arrives and proves the remote alive.
-    io_timeout: Duration,
-    inbound_rate: (u32, u32),
     inbound_streams: TokenBucket,
     to_open: VecDeque<(ProbeId, Trigger)>,
     /// The new stream of the probe waiting for its deadline, and whether the
@@ -176,14 +172,18 @@ struct State {
 }
 
 impl State {
+    /// How long a probe's stream may take to answer at all: past its
+    /// deadline, so that a late answer still arrives and proves the remote alive.
+    fn io_timeout(&self) -> Duration {
+        self.prober.max_timeout() * 2
+    }
+
     fn new(config: &Config, transport: Transport, scheduled: &Scheduled, seed: u64) -> Self {
         let (rate, burst) = (config.inbound_probes_per_second, config.inbound_probe_burst);
         let now = Instant::now();
         Self {
             prober: Prober::new(config, transport, scheduled, seed, now),
             timer: DeadlineTimer::new(),
-            io_timeout: config.max_probe_timeout * 2,
-            inbound_rate: (rate, burst),
             inbound_streams: TokenBucket::new(rate, burst, now),
             to_open: VecDeque::new(),
             granted: None,
@@ -209,8 +209,7 @@ impl State {
 
     fn serve(&mut self, mut stream: Stream) {
         stream.ignore_for_keep_alive();
-        let (rate, burst) = self.inbound_rate;
-        let mut pings = TokenBucket::new(rate, burst, Instant::now());
+        let mut pings = self.inbound_streams.refilled(Instant::now());
         self.serving.push(
             protocol::serve(stream, move || pings.try_take(Instant::now()))
                 .map(|_| ())
@@ -249,8 +248,9 @@ impl State {
             return;
         };
         let started = Instant::now();
+        let timeout = Delay::new(self.io_timeout());
         self.pinging.push(
-            future::select(protocol::ping(stream).boxed(), Delay::new(self.io_timeout))
+            future::select(protocol::ping(stream).boxed(), timeout)
                 .map(move |done| match done {
                     future::Either::Left((result, _)) => (probe, trigger, started, Some(result)),
                     future::Either::Right(_) => (probe, trigger, started, None),
@@ -396,7 +396,7 @@ impl ConnectionHandler for Handler {
             };
             return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
                 protocol: SubstreamProtocol::new(ProbeUpgrade { granted }, opening)
-                    .with_timeout(this.io_timeout),
+                    .with_timeout(this.io_timeout()),
             });
         }
         while !this.serving.is_empty() && this.serving.poll_next_unpin(cx).is_ready() {}

@@ -16,8 +16,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rand::{rngs::SmallRng, RngExt, SeedableRng};
-
 use crate::{
     config::{self, Config},
     event::Trigger,
@@ -94,7 +92,7 @@ pub(crate) struct Prober {
     min_timeout: Duration,
     max_timeout: Duration,
     min_gap: Duration,
-    rng: SmallRng,
+    rng: SplitMix64,
     rtt: RttEstimator,
     /// The next probe to start, once no probe waits for its deadline.
     next: Option<(Instant, Trigger)>,
@@ -135,7 +133,7 @@ impl Prober {
             min_timeout: config.min_probe_timeout,
             max_timeout: config.max_probe_timeout,
             min_gap: config.min_probe_gap,
-            rng: SmallRng::seed_from_u64(seed),
+            rng: SplitMix64(seed),
             rtt: RttEstimator::default(),
             next: None,
             current: None,
@@ -145,6 +143,11 @@ impl Prober {
         };
         prober.reschedule(now);
         prober
+    }
+
+    /// The longest a probe waits for its answer.
+    pub(crate) fn max_timeout(&self) -> Duration {
+        self.max_timeout
     }
 
     /// Probes started so far.
@@ -283,11 +286,33 @@ impl Prober {
 }
 
 /// `interval` stretched or shrunk by up to `jitter` (a fraction) either way.
-fn jittered(rng: &mut SmallRng, jitter: f64, interval: Duration) -> Duration {
+fn jittered(rng: &mut SplitMix64, jitter: f64, interval: Duration) -> Duration {
     if jitter == 0.0 {
         return interval;
     }
-    interval.mul_f64(1.0 + rng.random_range(-jitter..=jitter))
+    interval.mul_f64(1.0 + jitter * rng.next_signed_unit())
+}
+
+/// SplitMix64: a schedule's jitter needs spread, not strength, and its
+/// state is one word where `SmallRng`'s is four, in every connection.
+#[derive(Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    fn next_signed_unit(&mut self) -> f64 {
+        // The top 53 bits: every value an f64 in [0, 1) can take evenly.
+        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        unit * 2.0 - 1.0
+    }
 }
 
 #[cfg(test)]

@@ -79,7 +79,6 @@ pub struct Behaviour<B: NetworkBehaviour = dummy::Behaviour> {
     local: Incarnation,
     config: Config,
     registry: Registry,
-    endpoints: HashMap<ConnectionId, ConnectedPoint>,
     /// What the handshake learnt of a connection, until the swarm reports
     /// it established.
     early: HashMap<ConnectionId, Outcome>,
@@ -157,7 +156,6 @@ impl<B: NetworkBehaviour> Behaviour<B> {
             local,
             registry: Registry::new(config.max_retired),
             config,
-            endpoints: HashMap::new(),
             early: HashMap::new(),
             held: HashMap::new(),
             releases: VecDeque::new(),
@@ -519,7 +517,7 @@ impl<B: NetworkBehaviour> Behaviour<B> {
     /// behaviour it is gone now rather than when the swarm gets to it.
     fn close_stale(&mut self, peer: PeerId, connection: ConnectionId) {
         if !self.held.contains_key(&connection) {
-            if let Some(endpoint) = self.endpoints.get(&connection) {
+            if let Some(endpoint) = self.registry.endpoint(connection) {
                 self.inner
                     .on_swarm_event(FromSwarm::ConnectionClosed(ConnectionClosed {
                         peer_id: peer,
@@ -531,7 +529,7 @@ impl<B: NetworkBehaviour> Behaviour<B> {
                         // does not count it.
                         remaining_established: self
                             .visible(&peer)
-                            .filter(|c| self.endpoints.contains_key(c))
+                            .filter(|c| self.registry.endpoint(*c).is_some())
                             .count(),
                     }));
             }
@@ -565,7 +563,7 @@ impl<B: NetworkBehaviour> Behaviour<B> {
     /// behaviour: the swarm never reports it, so it goes from the registry
     /// here (the wrapped behaviour hears of the failure as from the swarm).
     fn forget_denied(&mut self, connection: ConnectionId) {
-        if !self.endpoints.contains_key(&connection) {
+        if self.registry.endpoint(connection).is_none() {
             self.registry.on_closed(connection);
         }
     }
@@ -690,8 +688,8 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
                     self.registry
                         .on_established(peer, connection, Instant::now());
                 }
-                self.endpoints
-                    .insert(established.connection_id, established.endpoint.clone());
+                (self.registry)
+                    .set_endpoint(established.connection_id, established.endpoint.clone());
                 if let Some(held) = self.held.get_mut(&established.connection_id) {
                     held.established = Some((
                         established.endpoint.clone(),
@@ -717,7 +715,6 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
                 self.early.remove(&closed.connection_id);
                 let stale = self.registry.is_stale(closed.connection_id);
                 self.registry.on_closed(closed.connection_id);
-                self.endpoints.remove(&closed.connection_id);
                 if self.held.remove(&closed.connection_id).is_some() || stale {
                     return;
                 }
@@ -730,8 +727,8 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
                 self.release_orphans(&closed.peer_id);
             }
             FromSwarm::AddressChange(change) => {
-                if let Some(endpoint) = self.endpoints.get_mut(&change.connection_id) {
-                    *endpoint = change.new.clone();
+                if self.registry.endpoint(change.connection_id).is_some() {
+                    (self.registry).set_endpoint(change.connection_id, change.new.clone());
                 }
                 if let Some(held) = self.held.get_mut(&change.connection_id) {
                     if let Some((endpoint, _)) = &mut held.established {

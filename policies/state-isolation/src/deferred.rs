@@ -108,37 +108,45 @@ type Upgraded<H> = (
     <H as ConnectionHandler>::InboundOpenInfo,
 );
 
+/// What the connection's task holds inline is what a held connection needs
+/// boxed and an active one's handler: the task keeps room for its handler
+/// about three times over, and most connections are never held.
 enum State<H> {
-    Held(VecDeque<(Stream, StreamProtocol)>),
+    Held(Box<Held>),
     Active(H),
+}
+
+struct Held {
+    parked: VecDeque<(Stream, StreamProtocol)>,
+    /// The protocols offered while held: those the wrapped behaviour's
+    /// handlers offered last.
+    names: Arc<[StreamProtocol]>,
 }
 
 /// The wrapped behaviour's handler, or, while the connection is held, a
 /// stand-in that parks the remote's streams for it.
 pub struct Deferred<H: ConnectionHandler> {
     state: State<H>,
-    /// The protocols offered while held: those the wrapped behaviour's
-    /// handlers offered last.
-    names: Arc<[StreamProtocol]>,
     /// Parked streams going through the wrapped handler's own upgrade; made
     /// at the first (an empty set allocates, and most connections park
     /// nothing).
-    upgrading: Option<FuturesUnordered<BoxFuture<'static, Upgraded<H>>>>,
+    upgrading: Option<Box<FuturesUnordered<BoxFuture<'static, Upgraded<H>>>>>,
 }
 
 impl<H: ConnectionHandler> Deferred<H> {
     pub(crate) fn active(inner: H) -> Self {
         Self {
             state: State::Active(inner),
-            names: Arc::from([]),
             upgrading: None,
         }
     }
 
     pub(crate) fn held(names: Arc<[StreamProtocol]>) -> Self {
         Self {
-            state: State::Held(VecDeque::new()),
-            names,
+            state: State::Held(Box::new(Held {
+                parked: VecDeque::new(),
+                names,
+            })),
             upgrading: None,
         }
     }
@@ -158,7 +166,7 @@ impl<H: ConnectionHandler> Deferred<H> {
             tracing::debug!(%name, "dropping a parked stream: the protocol is no longer offered");
             return;
         };
-        (self.upgrading.get_or_insert_with(FuturesUnordered::new)).push(
+        (self.upgrading.get_or_insert_with(Box::default)).push(
             upgrade
                 .upgrade_inbound(stream, chosen)
                 .map(move |result| (result, info))
@@ -181,9 +189,9 @@ impl<H: ConnectionHandler> ConnectionHandler for Deferred<H> {
                 .listen_protocol()
                 .map_upgrade(|u| Either::Left(SendWrapper(u)))
                 .map_info(Some),
-            State::Held(_) => SubstreamProtocol::new(
+            State::Held(held) => SubstreamProtocol::new(
                 Either::Right(Parking {
-                    names: self.names.clone(),
+                    names: held.names.clone(),
                 }),
                 None,
             ),
@@ -192,8 +200,8 @@ impl<H: ConnectionHandler> ConnectionHandler for Deferred<H> {
 
     fn on_behaviour_event(&mut self, event: Self::FromBehaviour) {
         match (event, &mut self.state) {
-            (DeferredIn::Activate(inner), State::Held(parked)) => {
-                let parked = std::mem::take(parked);
+            (DeferredIn::Activate(inner), State::Held(held)) => {
+                let parked = std::mem::take(&mut held.parked);
                 self.state = State::Active(*inner);
                 for (stream, name) in parked {
                     self.upgrade(stream, &name);
@@ -262,8 +270,8 @@ impl<H: ConnectionHandler> ConnectionHandler for Deferred<H> {
                 protocol: future::Either::Right((stream, name)),
                 ..
             }) => match &mut self.state {
-                State::Held(parked) if parked.len() < MAX_PARKED => {
-                    parked.push_back((stream, name));
+                State::Held(held) if held.parked.len() < MAX_PARKED => {
+                    held.parked.push_back((stream, name));
                 }
                 State::Held(_) => {
                     tracing::debug!(%name, "dropping a stream over the parking bound")

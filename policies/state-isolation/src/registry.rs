@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use libp2p_core::ConnectedPoint;
 use libp2p_identity::PeerId;
 use libp2p_swarm::ConnectionId;
 
@@ -86,7 +87,10 @@ pub(crate) enum Judgement {
 }
 
 struct Connection {
-    peer: PeerId,
+    /// Its peer's place in [`Registry::peers`].
+    peer: usize,
+    /// Where it goes, once the swarm reported it established.
+    endpoint: Option<ConnectedPoint>,
     status: Status,
     incarnation: Option<Incarnation>,
     epoch: Option<Epoch>,
@@ -131,17 +135,34 @@ impl Registry {
     }
 
     pub(crate) fn on_established(&mut self, peer: PeerId, connection: ConnectionId, now: Instant) {
+        let at = self.peers.insert(peer);
+        if let Some(p) = self.peers.at_mut(at) {
+            p.connections.push(connection);
+        }
         self.connections.insert(
             connection,
             Box::new(Connection {
-                peer,
+                peer: at,
+                endpoint: None,
                 status: Status::Pending,
                 incarnation: None,
                 epoch: None,
                 established: now,
             }),
         );
-        self.peers.entry(peer).connections.push(connection);
+    }
+
+    /// The swarm reported `connection` established at `endpoint` (or moved
+    /// it there).
+    pub(crate) fn set_endpoint(&mut self, connection: ConnectionId, endpoint: ConnectedPoint) {
+        if let Some(c) = self.connections.get_mut(&connection) {
+            c.endpoint = Some(endpoint);
+        }
+    }
+
+    /// Where `connection` goes, once the swarm reported it established.
+    pub(crate) fn endpoint(&self, connection: ConnectionId) -> Option<&ConnectedPoint> {
+        self.connections.get(&connection)?.endpoint.as_ref()
     }
 
     pub(crate) fn on_closed(&mut self, connection: ConnectionId) {
@@ -151,12 +172,12 @@ impl Registry {
         if closed.status == Status::Stale {
             self.stale -= 1;
         }
-        let Some(peer) = self.peers.get_mut(&closed.peer) else {
+        let Some(peer) = self.peers.at_mut(closed.peer) else {
             return;
         };
         peer.connections.retain(|c| *c != connection);
         if peer.connections.is_empty() {
-            self.peers.remove(&closed.peer);
+            self.peers.remove_at(closed.peer);
         }
     }
 
@@ -182,8 +203,11 @@ impl Registry {
         if !matches!(c.status, Status::Pending | Status::Unsupported) {
             return Judgement::Ignored;
         }
-        let (peer_id, established) = (c.peer, c.established);
-        let peer = self.peers.entry(peer_id);
+        let (at, established) = (c.peer, c.established);
+        let Some((&peer_id, _)) = self.peers.at(at) else {
+            return Judgement::Ignored;
+        };
+        let peer = self.peers.at_mut(at).expect("found above");
 
         if peer.retired.contains(&incarnation) {
             // Only a run the peer already replaced announces this: never let
@@ -204,16 +228,13 @@ impl Registry {
             }
             None => {
                 let epoch = self.next_epoch();
-                self.peers
-                    .get_mut(&peer_id)
-                    .expect("entry made above")
-                    .current = Some((incarnation, epoch));
+                self.peers.at_mut(at).expect("found above").current = Some((incarnation, epoch));
                 self.set(connection, Status::Current, incarnation, Some(epoch));
                 Judgement::Current
             }
             Some((previous, _)) => {
                 let epoch = self.next_epoch();
-                let peer = self.peers.get_mut(&peer_id).expect("entry made above");
+                let peer = self.peers.at_mut(at).expect("found above");
                 peer.current = Some((incarnation, epoch));
                 if peer.retired.len() == self.max_retired {
                     peer.retired.pop_front();
@@ -247,8 +268,10 @@ impl Registry {
     }
 
     pub(crate) fn info(&self, connection: ConnectionId) -> Option<ConnectionInfo> {
-        self.connections.get(&connection).map(|c| ConnectionInfo {
-            peer: c.peer,
+        let c = self.connections.get(&connection)?;
+        let (&peer, _) = self.peers.at(c.peer)?;
+        Some(ConnectionInfo {
+            peer,
             status: c.status,
             incarnation: c.incarnation,
             epoch: c.epoch,

@@ -4,7 +4,8 @@
 //! map has up to about twice as many slots as entries: at thousands of
 //! connected peers that is most of what the registry costs. Here the entries
 //! sit in a list with their ids, and the hash index holds only their places
-//! in it, checked against the id in the list.
+//! in it, checked against the id in the list. A connection names its peer
+//! by place, so the id is not copied into it either.
 
 use std::hash::{BuildHasher, RandomState};
 
@@ -33,7 +34,8 @@ impl<V> Default for Peers<V> {
 }
 
 impl<V> Peers<V> {
-    fn place(&self, peer: &PeerId) -> Option<usize> {
+    /// Where the peer's entry is.
+    pub(super) fn place(&self, peer: &PeerId) -> Option<usize> {
         let entries = &self.entries;
         let hash = self.hasher.hash_one(peer);
         (self.index)
@@ -46,11 +48,6 @@ impl<V> Peers<V> {
         self.entries[at].as_ref().map(|(_, v)| v)
     }
 
-    pub(super) fn get_mut(&mut self, peer: &PeerId) -> Option<&mut V> {
-        let at = self.place(peer)?;
-        self.entries[at].as_mut().map(|(_, v)| v)
-    }
-
     pub(super) fn contains(&self, peer: &PeerId) -> bool {
         self.place(peer).is_some()
     }
@@ -60,12 +57,23 @@ impl<V> Peers<V> {
         self.index.is_empty()
     }
 
-    /// The peer's entry, made with `V::default()` if it has none.
-    pub(super) fn entry(&mut self, peer: PeerId) -> &mut V
+    /// The entry at `at`, with its peer's id.
+    pub(super) fn at(&self, at: usize) -> Option<(&PeerId, &V)> {
+        let (id, v) = self.entries.get(at)?.as_ref()?;
+        Some((id, v))
+    }
+
+    pub(super) fn at_mut(&mut self, at: usize) -> Option<&mut V> {
+        self.entries.get_mut(at)?.as_mut().map(|(_, v)| v)
+    }
+
+    /// The place of the peer's entry, made with `V::default()` if it has
+    /// none. A place stays the peer's until its entry is removed.
+    pub(super) fn insert(&mut self, peer: PeerId) -> usize
     where
         V: Default,
     {
-        let at = match self.place(&peer) {
+        match self.place(&peer) {
             Some(at) => at,
             None => {
                 let entry = Some((peer, V::default()));
@@ -89,16 +97,15 @@ impl<V> Peers<V> {
                 });
                 at
             }
-        };
-        let (_, v) = self.entries[at].as_mut().expect("placed above");
-        v
+        }
     }
 
-    pub(super) fn remove(&mut self, peer: &PeerId) -> Option<V> {
-        let entries = &self.entries;
+    pub(super) fn remove_at(&mut self, at: usize) -> Option<V> {
+        let (peer, _) = self.entries.get(at)?.as_ref()?;
         let hash = self.hasher.hash_one(peer);
-        let found = (self.index).find_entry(hash, |&at| holds(entries, at, peer));
-        let (at, _) = found.ok()?.remove();
+        if let Ok(found) = self.index.find_entry(hash, |&a| a == at) {
+            found.remove();
+        }
         self.free.push(at);
         self.entries[at].take().map(|(_, v)| v)
     }
@@ -119,25 +126,31 @@ mod tests {
     fn finds_each_peer_and_reuses_freed_places() {
         let mut peers = Peers::<u32>::default();
         let ids: Vec<PeerId> = (0..100).map(|_| PeerId::random()).collect();
-        for (n, id) in ids.iter().enumerate() {
-            *peers.entry(*id) = n as u32;
+        let places: Vec<usize> = ids.iter().map(|id| peers.insert(*id)).collect();
+        for (n, at) in places.iter().enumerate() {
+            *peers.at_mut(*at).unwrap() = n as u32;
         }
         for (n, id) in ids.iter().enumerate() {
             assert_eq!(peers.get(id), Some(&(n as u32)));
+            assert_eq!(peers.insert(*id), places[n], "a known peer keeps its place");
+            assert_eq!(peers.at(places[n]), Some((id, &(n as u32))));
         }
-        for id in &ids[..50] {
-            assert!(peers.remove(id).is_some());
+        for (id, at) in ids.iter().zip(&places).take(50) {
+            assert!(peers.remove_at(*at).is_some());
             assert!(!peers.contains(id));
+            assert_eq!(peers.at(*at), None);
         }
-        assert_eq!(peers.remove(&ids[0]), None);
+        assert_eq!(peers.remove_at(places[0]), None);
         for id in &ids[..50] {
-            *peers.entry(*id) += 1;
+            let at = peers.insert(*id);
+            *peers.at_mut(at).unwrap() += 1;
         }
         assert_eq!(peers.entries.len(), 100, "freed places are reused");
         assert_eq!(peers.get(&ids[0]), Some(&1));
         assert_eq!(peers.get(&ids[99]), Some(&99));
         for id in &ids {
-            peers.remove(id);
+            let at = peers.place(id).unwrap();
+            peers.remove_at(at);
         }
         assert!(peers.is_empty());
     }

@@ -5,7 +5,6 @@
 //! application never builds them.
 
 use std::{
-    collections::VecDeque,
     convert::Infallible,
     task::{Context, Poll},
     time::Duration,
@@ -62,7 +61,10 @@ struct State {
     receiving: Option<BoxFuture<'static, Result<Incarnation, ExchangeError>>>,
     attempts: u8,
     received: bool,
-    events: VecDeque<Exchange>,
+    /// The remote refused the exchange's stream, and the behaviour is not
+    /// told yet. At most once a connection (one stream is opened), so a
+    /// flag: a queue would keep its room for the connection's life.
+    unsupported: bool,
 }
 
 impl Handler {
@@ -74,7 +76,7 @@ impl Handler {
             receiving: None,
             attempts: 0,
             received: false,
-            events: VecDeque::new(),
+            unsupported: false,
         }))
     }
 
@@ -117,8 +119,10 @@ impl ConnectionHandler for Handler {
         cx: &mut Context<'_>,
     ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), Self::ToBehaviour>> {
         let this = &mut *self.0;
-        if let Some(event) = this.events.pop_front() {
-            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
+        if std::mem::take(&mut this.unsupported) {
+            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(
+                Exchange::Unsupported,
+            ));
         }
         match &mut this.announce {
             Announce::ToOpen => {
@@ -189,7 +193,7 @@ impl ConnectionHandler for Handler {
                 this.announce = Announce::Done;
                 match error {
                     StreamUpgradeError::NegotiationFailed => {
-                        this.events.push_back(Exchange::Unsupported);
+                        this.unsupported = true;
                     }
                     other => tracing::debug!("opening the incarnation stream failed: {other}"),
                 }

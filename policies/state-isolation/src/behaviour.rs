@@ -727,8 +727,8 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Behaviour<B> {
                 self.release_orphans(&closed.peer_id);
             }
             FromSwarm::AddressChange(change) => {
-                if self.registry.endpoint(change.connection_id).is_some() {
-                    (self.registry).set_endpoint(change.connection_id, change.new.clone());
+                if let Some(endpoint) = self.registry.endpoint_mut(change.connection_id) {
+                    *endpoint = change.new.clone();
                 }
                 if let Some(held) = self.held.get_mut(&change.connection_id) {
                     if let Some((endpoint, _)) = &mut held.established {

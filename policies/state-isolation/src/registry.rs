@@ -136,7 +136,7 @@ impl Registry {
 
     pub(crate) fn on_established(&mut self, peer: PeerId, connection: ConnectionId, now: Instant) {
         let at = self.peers.insert(peer);
-        if let Some(p) = self.peers.at_mut(at) {
+        if let Some((_, p)) = self.peers.at_mut(at) {
             p.connections.push(connection);
         }
         self.connections.insert(
@@ -165,6 +165,10 @@ impl Registry {
         self.connections.get(&connection)?.endpoint.as_ref()
     }
 
+    pub(crate) fn endpoint_mut(&mut self, connection: ConnectionId) -> Option<&mut ConnectedPoint> {
+        self.connections.get_mut(&connection)?.endpoint.as_mut()
+    }
+
     pub(crate) fn on_closed(&mut self, connection: ConnectionId) {
         let Some(closed) = self.connections.remove(&connection) else {
             return;
@@ -172,7 +176,7 @@ impl Registry {
         if closed.status == Status::Stale {
             self.stale -= 1;
         }
-        let Some(peer) = self.peers.at_mut(closed.peer) else {
+        let Some((_, peer)) = self.peers.at_mut(closed.peer) else {
             return;
         };
         peer.connections.retain(|c| *c != connection);
@@ -204,10 +208,9 @@ impl Registry {
             return Judgement::Ignored;
         }
         let (at, established) = (c.peer, c.established);
-        let Some((&peer_id, _)) = self.peers.at(at) else {
+        let Some((&peer_id, peer)) = self.peers.at_mut(at) else {
             return Judgement::Ignored;
         };
-        let peer = self.peers.at_mut(at).expect("found above");
 
         if peer.retired.contains(&incarnation) {
             // Only a run the peer already replaced announces this: never let
@@ -228,13 +231,14 @@ impl Registry {
             }
             None => {
                 let epoch = self.next_epoch();
-                self.peers.at_mut(at).expect("found above").current = Some((incarnation, epoch));
+                let (_, peer) = self.peers.at_mut(at).expect("found above");
+                peer.current = Some((incarnation, epoch));
                 self.set(connection, Status::Current, incarnation, Some(epoch));
                 Judgement::Current
             }
             Some((previous, _)) => {
                 let epoch = self.next_epoch();
-                let peer = self.peers.at_mut(at).expect("found above");
+                let (_, peer) = self.peers.at_mut(at).expect("found above");
                 peer.current = Some((incarnation, epoch));
                 if peer.retired.len() == self.max_retired {
                     peer.retired.pop_front();

@@ -63,8 +63,9 @@ impl<V> Peers<V> {
         Some((id, v))
     }
 
-    pub(super) fn at_mut(&mut self, at: usize) -> Option<&mut V> {
-        self.entries.get_mut(at)?.as_mut().map(|(_, v)| v)
+    pub(super) fn at_mut(&mut self, at: usize) -> Option<(&PeerId, &mut V)> {
+        let (id, v) = self.entries.get_mut(at)?.as_mut()?;
+        Some((id, v))
     }
 
     /// The place of the peer's entry, made with `V::default()` if it has
@@ -128,7 +129,7 @@ mod tests {
         let ids: Vec<PeerId> = (0..100).map(|_| PeerId::random()).collect();
         let places: Vec<usize> = ids.iter().map(|id| peers.insert(*id)).collect();
         for (n, at) in places.iter().enumerate() {
-            *peers.at_mut(*at).unwrap() = n as u32;
+            *peers.at_mut(*at).unwrap().1 = n as u32;
         }
         for (n, id) in ids.iter().enumerate() {
             assert_eq!(peers.get(id), Some(&(n as u32)));
@@ -143,7 +144,7 @@ mod tests {
         assert_eq!(peers.remove_at(places[0]), None);
         for id in &ids[..50] {
             let at = peers.insert(*id);
-            *peers.at_mut(at).unwrap() += 1;
+            *peers.at_mut(at).unwrap().1 += 1;
         }
         assert_eq!(peers.entries.len(), 100, "freed places are reused");
         assert_eq!(peers.get(&ids[0]), Some(&1));
